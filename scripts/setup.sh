@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One-command setup on a fresh Debian machine (root, Python 3.11): system packages for
+# software rendering, a virtual environment, torch (CPU build) first, then the project.
+# Idempotent: on a set-up machine it checks a stamp and finishes in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+STAMP="$VENV/.setup-stamp"
+
+need_apt=()
+for pkg in libosmesa6 libgl1; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: missing system packages ${need_apt[*]}; install them as root (apt-get install ${need_apt[*]})" >&2
+        exit 2
+    fi
+    echo "setup: installing ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+fingerprint=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ]; then
+    exit 0
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip "$@"; }
+pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+# torch first: the CPU build on this machine's disk; anything else would pull CUDA.
+"$VENV/bin/python" -c "import torch" 2>/dev/null || pip install -q torch==2.13.0 2>&1 | grep -v "is ignored" || true
+pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+# pyrender pins PyOpenGL 3.1.0, which cannot use OSMesa; its other needs are in pyproject.
+pip install -q --no-deps pyrender==0.1.45 2>&1 | grep -v "is ignored" || true
+"$VENV/bin/python" -c "import torch, transformers, peft, manifold3d, aiohttp, pyrender" 
+echo "$fingerprint" > "$STAMP"
+echo "setup: done" >&2
