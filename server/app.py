@@ -1,0 +1,44 @@
+"""The application factory: configuration in, a ready aiohttp app out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from server import hostinfo
+from server.appkeys import CONFIG, HUB, RUNNER, STORE
+from server.config import Config
+from server.hub import EventHub
+from server.middleware import build_middlewares, cors_headers
+from server.routes import ROUTE_TABLES
+from server.runner import JobRunner
+from server.store import JobStore
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=build_middlewares(config), client_max_size=config.max_body_bytes
+    )
+    app[CONFIG] = config
+    app[HUB] = EventHub()
+    hostinfo.install(app)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    if config.cors_origins:
+        app.on_response_prepare.append(cors_headers(config.cors_origins))
+    app.cleanup_ctx.append(_job_system)
+    return app
+
+
+async def _job_system(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    for folder in (config.var_dir, config.data_root, config.checkpoints_root, config.logs_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    store = await JobStore.open(config.db_path)
+    runner = JobRunner(store, config, app[HUB])
+    app[STORE], app[RUNNER] = store, runner
+    await runner.start()
+    yield
+    await runner.stop()
+    await store.close()

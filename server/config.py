@@ -1,0 +1,102 @@
+"""Service configuration: every field has a command-line flag and an environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cpu_count() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    var_dir: Path = Path("var")
+    cpu_slots: int = 1
+    gpu_slots: int = 1
+    cors_origins: tuple[str, ...] = ()
+    api_token: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    deepcad_root: Path | None = None
+    sync_wait_s: float = 300.0
+    kill_grace_s: float = 10.0
+    train_kill_grace_s: float = 120.0
+    heartbeat_s: float = 15.0
+    workers: int = field(default_factory=_cpu_count)
+    # Python package holding the stage modules; tests point it at fake stages.
+    stages_package: str = "stages"
+
+    @property
+    def db_path(self) -> Path:
+        return self.var_dir / "jobs.sqlite3"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.var_dir / "logs"
+
+    @property
+    def data_root(self) -> Path:
+        return self.var_dir / "data" / "training"
+
+    @property
+    def checkpoints_root(self) -> Path:
+        return self.var_dir / "checkpoints"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.var_dir / "sources"
+
+
+_ENV = "CADVLM_"
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    """Build a Config from flags, falling back to ``CADVLM_*`` environment variables."""
+    env = os.environ
+    p = argparse.ArgumentParser(prog="python -m server", description="CAD-VLM pipeline service")
+    p.add_argument("--host", default=env.get(f"{_ENV}HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(env.get(f"{_ENV}PORT", "8080")))
+    p.add_argument("--var", dest="var_dir", default=env.get(f"{_ENV}VAR", "var"))
+    p.add_argument("--cpu-slots", type=int, default=int(env.get(f"{_ENV}CPU_SLOTS", "1")))
+    p.add_argument("--gpu-slots", type=int, default=int(env.get(f"{_ENV}GPU_SLOTS", "1")))
+    p.add_argument(
+        "--cors-origins",
+        default=env.get(f"{_ENV}CORS_ORIGINS", ""),
+        help="comma-separated origins allowed to call the API from a browser ('*' for any)",
+    )
+    p.add_argument("--api-token", default=env.get(f"{_ENV}API_TOKEN") or None)
+    p.add_argument("--max-body-mb", type=float, default=float(env.get(f"{_ENV}MAX_BODY_MB", "16")))
+    p.add_argument("--deepcad-root", default=env.get("DEEPCAD_ROOT") or None)
+    p.add_argument(
+        "--sync-wait",
+        type=float,
+        default=float(env.get(f"{_ENV}SYNC_WAIT_S", "300")),
+        help="seconds convert/validate requests wait for their job before answering 202",
+    )
+    p.add_argument("--workers", type=int, default=int(env.get(f"{_ENV}WORKERS", _cpu_count())))
+    p.add_argument("--stages-package", default=env.get(f"{_ENV}STAGES_PACKAGE", "stages"))
+    a = p.parse_args(argv)
+    if a.cpu_slots < 1 or a.gpu_slots < 1 or a.workers < 1:
+        p.error("slots and workers must be at least 1")
+    origins = tuple(o.strip() for o in a.cors_origins.split(",") if o.strip())
+    return Config(
+        host=a.host,
+        port=a.port,
+        var_dir=Path(a.var_dir),
+        cpu_slots=a.cpu_slots,
+        gpu_slots=a.gpu_slots,
+        cors_origins=origins,
+        api_token=a.api_token,
+        max_body_bytes=int(a.max_body_mb * 1024 * 1024),
+        deepcad_root=Path(a.deepcad_root) if a.deepcad_root else None,
+        sync_wait_s=a.sync_wait,
+        workers=a.workers,
+        stages_package=a.stages_package,
+    )

@@ -1,0 +1,178 @@
+"""Job routes: progress, listing, cancel, resume, the SSE event stream and the log tail."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from typing import Any
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from server.apidoc import documented
+from server.appkeys import CONFIG, HUB, RUNNER, STORE
+from server.jobviews import progress_body, summary_body
+from server.problems import ProblemError, conflict, not_found
+from server.requests import query_int
+from server.runner import JobStateError
+from server.store import TERMINAL, Job
+
+routes = web.RouteTableDef()
+
+JOB_STATUSES = ("queued", "running", *TERMINAL)
+# Extra stage arguments that make a stopped job continue where it stopped.
+RESUME_ARGS: dict[str, list[str]] = {"render": [], "training": ["--resume"], "training_test": []}
+LOG_TAIL_MAX = 10_000
+
+
+async def get_job_or_404(request: web.Request, job_id: str | None = None) -> Job:
+    job_id = job_id or request.match_info["job_id"]
+    job = await request.app[STORE].get_job(job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+@routes.get("/training/jobs/{job_id}/progress")
+@documented("Progress of any job: counts, percentage, measured time remaining", tag="jobs")
+async def job_progress(request: web.Request) -> web.Response:
+    return web.json_response(progress_body(await get_job_or_404(request)))
+
+
+@routes.get("/training/jobs")
+@documented("List jobs, newest first, filtered by status, kind or dataset", tag="jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    statuses = [s for s in request.query.get("status", "").split(",") if s]
+    unknown = [s for s in statuses if s not in JOB_STATUSES]
+    if unknown:
+        raise ProblemError(
+            422, f"unknown status {unknown[0]!r}; one of {', '.join(JOB_STATUSES)}", field="status"
+        )
+    limit = query_int(request, "limit", 50, 1, 500)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    jobs, total = await request.app[STORE].list_jobs(
+        statuses=statuses,
+        kind=request.query.get("kind") or None,
+        dataset=request.query.get("dataset") or None,
+        limit=limit,
+        offset=offset,
+    )
+    return web.json_response(
+        {"jobs": [summary_body(j) for j in jobs], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+@routes.post("/training/jobs/{job_id}/cancel")
+@documented(
+    "Cancel a queued or running job (SIGTERM, then SIGKILL after a grace period)", tag="jobs"
+)
+async def cancel_job(request: web.Request) -> web.Response:
+    job = await get_job_or_404(request)
+    try:
+        job = await request.app[RUNNER].cancel(job.id)
+    except JobStateError as exc:
+        raise conflict(str(exc)) from exc
+    body = progress_body(job)
+    body["cancel_requested"] = True
+    return web.json_response(body, status=202)
+
+
+@routes.post("/training/jobs/{job_id}/resume")
+@documented("Resume an interrupted, cancelled or failed render or training job", tag="jobs")
+async def resume_job(request: web.Request) -> web.Response:
+    job = await get_job_or_404(request)
+    if job.kind not in RESUME_ARGS:
+        raise conflict(f"{job.kind} jobs cannot be resumed; start a new one")
+    try:
+        job = await request.app[RUNNER].resume(job.id, RESUME_ARGS[job.kind])
+    except JobStateError as exc:
+        raise conflict(str(exc)) from exc
+    return web.json_response(
+        progress_body(job), status=202, headers={"Location": f"/training/jobs/{job.id}/progress"}
+    )
+
+
+@routes.get("/training/jobs/{job_id}/events")
+@documented(
+    "Server-Sent Events: every job event, replayed from Last-Event-ID, then live", tag="jobs"
+)
+async def job_events(request: web.Request) -> web.StreamResponse:
+    job = await get_job_or_404(request)
+    store, hub, runner = request.app[STORE], request.app[HUB], request.app[RUNNER]
+    raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or "0"
+    try:
+        last = int(raw_last)
+    except ValueError as exc:
+        raise ProblemError(422, "Last-Event-ID must be an integer", field="Last-Event-ID") from exc
+    subscription = hub.subscribe(job.id)
+    try:
+        await runner.flush_job(job.id)
+        async with sse_response(request, ping_interval=request.app[CONFIG].heartbeat_s) as stream:
+            last = await _replay(stream, store, job.id, last)
+            current = await store.get_job(job.id)
+            while current is not None and not current.terminal:
+                subscription.wakeup.clear()
+                while not subscription.queue.empty():
+                    seq, event, data = subscription.queue.get_nowait()
+                    if seq > last:
+                        await stream.send(_dumps(data), id=str(seq), event=event)
+                        last = seq
+                if subscription.closed:
+                    # Job ended (the runner flushed first) or this client fell behind.
+                    last = await _replay(stream, store, job.id, last)
+                    current = await store.get_job(job.id)
+                    if current is not None and not current.terminal:
+                        return stream  # fell behind: the client reconnects with Last-Event-ID
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(subscription.wakeup.wait(), 30.0)
+            status = current.status if current else "unknown"
+            await stream.send(_dumps({"status": status}), event="end")
+            return stream
+    finally:
+        hub.unsubscribe(job.id, subscription)
+
+
+async def _replay(stream: Any, store: Any, job_id: str, last: int) -> int:
+    while True:
+        rows = await store.events_after(job_id, last, limit=1000)
+        for seq, event, data, _ts in rows:
+            await stream.send(_dumps(data), id=str(seq), event=event)
+            last = seq
+        if len(rows) < 1000:
+            return last
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+@routes.get("/training/jobs/{job_id}/log")
+@documented("The last lines of a job's stage log (stderr)", tag="jobs")
+async def job_log(request: web.Request) -> web.Response:
+    job = await get_job_or_404(request)
+    tail = query_int(request, "tail", 200, 1, LOG_TAIL_MAX)
+    path = request.app[CONFIG].logs_dir / f"{job.id}.log"
+    lines = await asyncio.to_thread(_tail_lines, path, tail)
+    return web.json_response({"job_id": job.id, "lines": lines, "tail": tail})
+
+
+def _tail_lines(path: os.PathLike[str], count: int, block: int = 65536) -> list[str]:
+    """The last ``count`` lines, reading backwards in blocks: never the whole file."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        return []
+    with f:
+        f.seek(0, os.SEEK_END)
+        position = f.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= count:
+            step = min(block, position)
+            position -= step
+            f.seek(position)
+            data = f.read(step) + data
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-count:]

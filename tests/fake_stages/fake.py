@@ -1,0 +1,63 @@
+"""A test-only stage whose behaviour is chosen by flags: it exercises the runner for real.
+
+Behaviours: ``ok`` (counts items, result, done), ``noisy`` (prints lines that are not JSON
+among its events), ``crash`` (writes to stderr and exits 3 without ``done``), ``vanish``
+(exits 0 without ``done``), ``stubborn`` (ignores SIGTERM and starts a child in its process
+group), ``forever`` (counts until cancelled; optional child process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from stages.protocol import Reporter, run_stage
+
+
+def body(args: argparse.Namespace, reporter: Reporter, cancel: object) -> dict | None:
+    if args.pidfile:
+        with open(args.pidfile, "w") as f:
+            f.write(str(os.getpid()))
+    child = None
+    if args.child:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        if args.pidfile:
+            with open(args.pidfile + ".child", "w") as f:
+                f.write(str(child.pid))
+    if args.behaviour == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    reporter.start(args.items, "items")
+    endless = args.behaviour in ("forever", "stubborn")
+    for i in range(10**9 if endless else args.items):
+        time.sleep(args.delay)
+        if args.behaviour == "noisy" and i % 2 == 0:
+            print(f"not json {i}", flush=True)
+            print("[1, 2, 3]", flush=True)
+        if args.behaviour == "crash" and i == 2:
+            print("something broke in item 2", file=sys.stderr, flush=True)
+            os._exit(3)
+        if args.behaviour == "vanish" and i == 2:
+            sys.stdout.flush()
+            os._exit(0)
+        if i % 5 == 4:
+            reporter.warning(f"item{i}", "suspicious item")
+        reporter.advance(ok=True, images_rendered=1)
+    return {"items": args.items, "behaviour": args.behaviour}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--behaviour", default="ok")
+    parser.add_argument("--items", type=int, default=5)
+    parser.add_argument("--delay", type=float, default=0.01)
+    parser.add_argument("--pidfile")
+    parser.add_argument("--child", action="store_true")
+    return run_stage("fake", parser, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The job system against a real server and real stage subprocesses (fake stages)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from server.appkeys import RUNNER, STORE
+from tests.server.conftest import pid_alive, submit_fake, wait_for_status
+
+
+async def test_job_completes_with_progress_stats_and_result(client):
+    job_id = await submit_fake(client, "--items", "12")
+    body = await wait_for_status(client, job_id, ("completed", "failed"))
+    assert body["status"] == "completed", body
+    assert body["progress"]["current"] == body["progress"]["total"] == 12
+    assert body["progress"]["percentage"] == 100.0
+    assert body["progress"]["images_rendered"] == 12
+    assert body["stats"] == {"succeeded": 12, "failed": 0, "warnings": 2}
+    assert body["result"] == {"items": 12, "behaviour": "ok"}
+    events = await client.app[STORE].events_after(job_id)
+    names = [e[1] for e in events]
+    assert names[0] == "status" and names[-1] == "status"
+    assert "start" in names and "result" in names and "done" in names
+    assert [e[0] for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_nonzero_exit_fails_with_stderr_tail(client):
+    job_id = await submit_fake(client, "--behaviour", "crash", "--items", "10")
+    body = await wait_for_status(client, job_id, ("completed", "failed"))
+    assert body["status"] == "failed"
+    assert "code 3" in body["error"] and "something broke in item 2" in body["error"]
+
+
+async def test_lines_that_are_not_json_become_warnings(client):
+    job_id = await submit_fake(client, "--behaviour", "noisy", "--items", "6")
+    body = await wait_for_status(client, job_id, ("completed", "failed"))
+    assert body["status"] == "completed"
+    warnings = await client.app[STORE].events_after(job_id, event="warning")
+    unparseable = [w for w in warnings if "unparseable" in w[2]["message"]]
+    assert len(unparseable) == 6  # 3 rounds of two bad lines
+
+
+async def test_stage_that_dies_without_done_fails(client):
+    job_id = await submit_fake(client, "--behaviour", "vanish", "--items", "10")
+    body = await wait_for_status(client, job_id, ("completed", "failed"))
+    assert body["status"] == "failed"
+    assert "without finishing" in body["error"]
+
+
+async def _start_forever(
+    client, tmp_path: Path, behaviour: str = "forever"
+) -> tuple[str, int, int]:
+    pidfile = tmp_path / f"{behaviour}.pid"
+    job_id = await submit_fake(
+        client, "--behaviour", behaviour, "--delay", "0.05", "--pidfile", str(pidfile), "--child"
+    )
+    await wait_for_status(client, job_id, ("running",))
+    for _ in range(200):
+        if Path(f"{pidfile}.child").exists() and Path(f"{pidfile}.child").read_text():
+            break
+        await asyncio.sleep(0.05)
+    return job_id, int(pidfile.read_text()), int(Path(f"{pidfile}.child").read_text())
+
+
+async def test_cancel_terminates_the_whole_process_group(client, tmp_path):
+    job_id, pid, child = await _start_forever(client, tmp_path)
+    resp = await client.post(f"/training/jobs/{job_id}/cancel")
+    assert resp.status == 202
+    body = await wait_for_status(client, job_id, ("cancelled",))
+    assert body["status"] == "cancelled"
+    assert not pid_alive(pid) and not pid_alive(child)
+    again = await client.post(f"/training/jobs/{job_id}/cancel")
+    assert again.status == 409
+    assert again.content_type == "application/problem+json"
+
+
+async def test_cancel_escalates_to_sigkill(client, tmp_path):
+    job_id, pid, child = await _start_forever(client, tmp_path, "stubborn")
+    await client.post(f"/training/jobs/{job_id}/cancel")
+    await asyncio.sleep(0.3)
+    assert pid_alive(pid)  # it ignores SIGTERM: still there within the grace period
+    await wait_for_status(client, job_id, ("cancelled",), timeout=15)
+    assert not pid_alive(pid) and not pid_alive(child)
+
+
+async def test_jobs_queue_when_slots_are_full(client, tmp_path):
+    first, _, _ = await _start_forever(client, tmp_path)
+    second = await submit_fake(client, "--items", "3")
+    body = await wait_for_status(client, second, ("queued",))
+    assert body["status"] == "queued"
+    listing = await (await client.get("/training/jobs?status=queued")).json()
+    assert [j["job_id"] for j in listing["jobs"]] == [second]
+    await client.post(f"/training/jobs/{first}/cancel")
+    body = await wait_for_status(client, second, ("completed",))
+    assert body["status"] == "completed"
+
+
+async def test_cancel_a_queued_job(client, tmp_path):
+    first, _, _ = await _start_forever(client, tmp_path)
+    second = await submit_fake(client, "--items", "3")
+    resp = await client.post(f"/training/jobs/{second}/cancel")
+    assert (await resp.json())["status"] == "cancelled"
+    await client.post(f"/training/jobs/{first}/cancel")
+    await wait_for_status(client, first, ("cancelled",))
+    assert (await wait_for_status(client, second, ("cancelled",)))["status"] == "cancelled"
+
+
+async def _read_sse(client, job_id: str, last_event_id: str | None = None) -> list[tuple]:
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    resp = await client.get(f"/training/jobs/{job_id}/events", headers=headers)
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    events, current = [], {}
+    async for raw in resp.content:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if current.get("event"):
+                events.append((current.get("id"), current["event"], json.loads(current["data"])))
+            if current.get("event") == "end":
+                break
+            current = {}
+        elif line.startswith(":"):
+            continue
+        else:
+            key, _, value = line.partition(":")
+            current[key] = value.lstrip(" ")
+    return events
+
+
+async def test_sse_live_then_replay_from_last_event_id(client):
+    job_id = await submit_fake(client, "--items", "40", "--delay", "0.02")
+    live = await _read_sse(client, job_id)  # connects while the job runs
+    assert live[-1][1] == "end" and live[-1][2]["status"] == "completed"
+    ids = [int(e[0]) for e in live if e[0]]
+    assert ids == list(range(1, len(ids) + 1)), "no event lost or duplicated"
+    stored = await client.app[STORE].events_after(job_id)
+    assert len(stored) == len(ids)
+    middle = ids[len(ids) // 2]
+    replay = await _read_sse(client, job_id, str(middle))
+    assert [int(e[0]) for e in replay if e[0]] == [i for i in ids if i > middle]
+    assert replay[-1][1] == "end"
+
+
+async def test_log_tail(client):
+    job_id = await submit_fake(client, "--behaviour", "crash", "--items", "10")
+    await wait_for_status(client, job_id, ("failed",))
+    body = await (await client.get(f"/training/jobs/{job_id}/log?tail=1")).json()
+    assert body["lines"] == ["something broke in item 2"]
+    bad = await client.get(f"/training/jobs/{job_id}/log?tail=zero")
+    assert bad.status == 422 and (await bad.json())["field"] == "tail"
+
+
+async def test_unknown_things_are_problems(client):
+    for method, path, status in [
+        ("GET", "/nope", 404),
+        ("GET", "/training/jobs/missing_123/progress", 404),
+        ("DELETE", "/training/jobs", 405),
+        ("GET", "/training/jobs?status=bogus", 422),
+        ("GET", "/training/jobs?limit=0", 422),
+    ]:
+        resp = await client.request(method, path)
+        assert resp.status == status, path
+        assert resp.content_type == "application/problem+json"
+        body = await resp.json()
+        assert body["status"] == status and body["title"] and body["detail"]
+
+
+async def test_runner_marks_dead_servers_running_jobs_interrupted(config, aiohttp_client, tmp_path):
+    """The in-process part of restart recovery: a 'running' row whose group is gone."""
+    from server.app import create_app
+
+    first = await aiohttp_client(create_app(config))
+    job_id, pid, child = await _start_forever(first, tmp_path)
+    # Simulate a dead server: forget the live job without stopping its process.
+    runner = first.app[RUNNER]
+    runner._stopping = True
+    live = runner.live.pop(job_id)
+    runner.running["cpu"].pop(job_id)
+    await first.close()
+    assert pid_alive(pid)
+    second = await aiohttp_client(create_app(config))
+    body = await (await second.get(f"/training/jobs/{job_id}/progress")).json()
+    assert body["status"] == "interrupted"
+    assert not pid_alive(pid) and not pid_alive(child)
+    del live
