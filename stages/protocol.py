@@ -78,7 +78,7 @@ class Reporter:
         self._bar: Any = None
         self._finished = False
 
-    # -- raw events -------------------------------------------------------------------------
+    # -- raw events ----
     def emit(self, event: str, **fields: Any) -> None:
         if self.mode != "json":
             return
@@ -86,7 +86,7 @@ class Reporter:
         self.out.write(line + "\n")
         self.out.flush()
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    # -- lifecycle ----
     def start(self, total: int, unit: str = "items") -> None:
         self.total = int(total)
         self.emit("start", stage=self.stage, total=self.total, unit=unit)
