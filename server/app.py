@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from aiohttp import web
 from server import hostinfo
 from server.appkeys import CONFIG, HUB, RUNNER, STORE
 from server.config import Config
+from server.datasets import STAGE_OF_KIND, record_stage_outcome
 from server.hub import EventHub
 from server.middleware import build_middlewares, cors_headers
 from server.routes import ROUTE_TABLES
@@ -38,6 +40,8 @@ async def _job_system(app: web.Application) -> AsyncIterator[None]:
     store = await JobStore.open(config.db_path)
     runner = JobRunner(store, config, app[HUB])
     app[STORE], app[RUNNER] = store, runner
+    for kind in STAGE_OF_KIND:
+        runner.on_finish(kind, functools.partial(record_stage_outcome, config))
     await runner.start()
     yield
     await runner.stop()
