@@ -1,0 +1,141 @@
+"""The render stage: DeepCAD models to orthographic PNG views.
+
+Dataset mode::
+
+    python -m stages.render --input DIR [--output DIR] [--views front,top,right]
+        [--resolution 512] [--workers N] [--composite] [--time-limit S]
+        [--models ID,ID,... | --list FILE] [--progress json]
+
+renders every model under ``DIR/cad_json/`` (recursively) to
+``OUTPUT/images/<model_id>_<view>.png`` (``OUTPUT`` defaults to ``DIR``), skipping images
+already written. Single-model mode::
+
+    python -m stages.render --model FILE.json --output DIR [--views ...] [--resolution N]
+
+writes ``DIR/<model_id>_<view>.png`` and prints the result as JSON. Bad input (unknown view,
+resolution out of range, no models, a single model that does not build) is one line on stderr
+and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from stages.protocol import EXIT_USAGE, CancelFlag, Reporter, UsageError, run_stage
+from stages.render.settings import (
+    DEFAULT_RESOLUTION,
+    DEFAULT_TIME_LIMIT_S,
+    MAX_RESOLUTION,
+    MIN_RESOLUTION,
+    RenderSettings,
+)
+from stages.render.views import DEFAULT_VIEWS, VIEWS
+
+STAGE = "render"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m stages.render",
+        description="Render orthographic views of DeepCAD models as PNG images.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, help="dataset folder holding cad_json/")
+    source.add_argument("--model", type=Path, help="render one DeepCAD JSON file")
+    parser.add_argument(
+        "--output", type=Path, help="output folder (dataset mode: defaults to --input)"
+    )
+    parser.add_argument(
+        "--views",
+        default=",".join(DEFAULT_VIEWS),
+        help=f"comma-separated views out of {', '.join(VIEWS)} (default %(default)s)",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=DEFAULT_RESOLUTION,
+        help=f"image side in pixels, {MIN_RESOLUTION}..{MAX_RESOLUTION} (default %(default)s)",
+    )
+    parser.add_argument("--workers", type=int, help="render processes (default: one per core)")
+    parser.add_argument(
+        "--composite", action="store_true", help="also write a 2x2 iso/front/top/right image"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT_S,
+        help="seconds allowed to build one model's solid (default %(default)s)",
+    )
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--models", help="only these model ids, comma separated")
+    only.add_argument("--list", type=Path, help="only the model ids listed in this file")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> RenderSettings:
+    try:
+        return RenderSettings.checked(
+            views=args.views,
+            resolution=args.resolution,
+            composite=args.composite,
+            time_limit=args.time_limit,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def requested_ids(args: argparse.Namespace) -> list[str] | None:
+    """The ids given with --models or --list, or None for the whole dataset."""
+    from stages.render.catalog import read_id_list
+
+    if args.models is not None:
+        ids = [part.strip() for part in args.models.split(",") if part.strip()]
+    elif args.list is not None:
+        try:
+            ids = read_id_list(args.list)
+        except OSError as exc:
+            raise UsageError(f"cannot read model list {args.list}: {exc.strerror or exc}") from exc
+    else:
+        return None
+    if not ids:
+        raise UsageError("the model list is empty")
+    return ids
+
+
+def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
+    settings = settings_from_args(args)
+    if args.model is not None:
+        from stages.render.single import render_model_file
+
+        if args.output is None:
+            raise UsageError("--model needs --output DIR")
+        return render_model_file(args.model, args.output, settings, reporter)
+
+    from stages.render.batch import render_dataset
+    from stages.render.worker import default_workers
+
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
+    output = args.output if args.output is not None else args.input
+    only = requested_ids(args)
+    return render_dataset(args.input, output, settings, reporter, workers=workers, only=only)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(STAGE, build_parser(), body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The render stage over a dataset: every model under ``DIR/cad_json/`` to PNG views.
+
+Work is spread over a RenderPool; each finished model is counted on the Reporter (failures as
+warnings with their reason), so the server sees ``images_rendered`` grow as it goes. Images
+already written and valid are skipped, which makes an interrupted run resumable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from stages.protocol import Reporter, UsageError
+from stages.render.backend import backend_name
+from stages.render.catalog import Catalog, find_models
+from stages.render.settings import RenderSettings
+from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
+from stages.render.worker import RenderPool
+
+IMAGES_FOLDER = "images"
+
+
+def load_catalog(dataset_dir: Path, only: list[str] | None) -> Catalog:
+    """The models to render, or UsageError when there is nothing to do."""
+    try:
+        catalog = find_models(dataset_dir, only)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    if not catalog.models:
+        if only is not None:
+            raise UsageError(
+                f"none of the {len(catalog.missing)} requested models is in {dataset_dir}"
+            )
+        raise UsageError(f"no models (*.json) under {dataset_dir / 'cad_json'}")
+    return catalog
+
+
+class RunTotals:
+    """The numbers a render run reports, fed one outcome at a time."""
+
+    def __init__(self) -> None:
+        self.models = 0
+        self.rendered = 0
+        self.skipped_existing = 0
+        self.failed = 0
+        self.images_rendered = 0
+        self.images_existing = 0
+        self.failures_by_reason: Counter[str] = Counter()
+        self.cpu_ms = {"solid": 0.0, "render": 0.0, "png": 0.0}
+        self.peak_worker_rss_mb = 0.0
+
+    def add(self, outcome: ModelOutcome) -> None:
+        self.models += 1
+        self.images_rendered += outcome.images_written
+        self.images_existing += outcome.images_existing
+        self.peak_worker_rss_mb = max(self.peak_worker_rss_mb, outcome.peak_rss_mb)
+        if not outcome.ok:
+            self.failed += 1
+            self.failures_by_reason[outcome.reason or "unknown"] += 1
+        elif outcome.skipped:
+            self.skipped_existing += 1
+        else:
+            self.rendered += 1
+            self.cpu_ms["solid"] += outcome.solid_ms
+            self.cpu_ms["render"] += outcome.render_ms
+            self.cpu_ms["png"] += outcome.png_ms
+
+    def result(self, elapsed_s: float) -> dict[str, Any]:
+        attempted = self.rendered + self.failed
+        per_model = {
+            k: round(v / self.rendered, 2) if self.rendered else 0.0 for k, v in self.cpu_ms.items()
+        }
+        return {
+            "models": self.models,
+            "rendered": self.rendered,
+            "skipped_existing": self.skipped_existing,
+            "failed": self.failed,
+            "failures_by_reason": dict(sorted(self.failures_by_reason.items())),
+            "images_rendered": self.images_rendered,
+            "images_existing": self.images_existing,
+            "elapsed_s": round(elapsed_s, 3),
+            "models_per_s": round(attempted / elapsed_s, 3) if elapsed_s > 0 else 0.0,
+            "images_per_s": round(self.images_rendered / elapsed_s, 3) if elapsed_s > 0 else 0.0,
+            "ms_per_model": per_model,
+            "peak_worker_rss_mb": round(self.peak_worker_rss_mb, 1),
+        }
+
+
+def render_dataset(
+    dataset_dir: Path,
+    output_dir: Path,
+    settings: RenderSettings,
+    reporter: Reporter,
+    *,
+    workers: int,
+    only: list[str] | None = None,
+    load: SolidLoader = load_solid,
+) -> dict[str, Any]:
+    """Render the dataset's models into ``output_dir/images``; returns the stage result."""
+    catalog = load_catalog(dataset_dir, only)
+    images_dir = output_dir / IMAGES_FOLDER
+    try:
+        images_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {images_dir}: {exc.strerror or exc}") from exc
+
+    totals = RunTotals()
+    reporter.start(len(catalog.models) + len(catalog.missing), unit="models")
+    reporter.progress(force=True, images_rendered=0, skipped_existing=0)
+    for path in catalog.duplicates:
+        reporter.warning(
+            path.stem, f"{path} repeats an id already used; not rendered", "duplicate_id"
+        )
+    for model_id in catalog.missing:
+        totals.failed += 1
+        totals.models += 1
+        totals.failures_by_reason["not_found"] += 1
+        reporter.warning(model_id, "no such model in the dataset", "not_found")
+        reporter.advance(ok=False)
+
+    tasks = [ModelTask(model_id, path, images_dir) for model_id, path in catalog.models.items()]
+    started = time.monotonic()
+    with RenderPool(min(workers, len(tasks)), settings, load=load) as pool:
+        for outcome in pool.run(tasks):
+            totals.add(outcome)
+            if not outcome.ok:
+                reporter.warning(outcome.model_id, outcome.message, outcome.reason)
+            reporter.advance(
+                ok=outcome.ok,
+                images_rendered=outcome.images_written,
+                skipped_existing=int(outcome.skipped),
+            )
+    result = totals.result(time.monotonic() - started)
+    result.update(
+        views=list(settings.views),
+        composite=settings.composite,
+        resolution=settings.resolution,
+        images_dir=str(images_dir),
+        workers=min(workers, len(tasks)),
+        backend=backend_name(),
+    )
+    return result

@@ -1,0 +1,53 @@
+"""PNG files of rendered views: fast encoding, atomic writes, and a cheap validity check.
+
+Writes go to a temporary name in the same folder and are renamed into place, so a crash or
+a cancel never leaves a half-written image under its final name. That makes "the file exists,
+its header has the right size and it ends with the IEND chunk" a sound test for resuming.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+# Level 1 is 2-3x faster than Pillow's default 6 and only a little larger on line drawings.
+PNG_COMPRESS_LEVEL = 1
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def encode_png(pixels: NDArray[np.uint8]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def is_valid_png(path: Path, resolution: int) -> bool:
+    """True when ``path`` is a complete PNG of ``resolution`` x ``resolution`` pixels."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(-len(PNG_END), os.SEEK_END)
+            if handle.read() != PNG_END:
+                return False
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.size == (resolution, resolution)
+    except OSError:
+        return False
