@@ -236,8 +236,8 @@ def _arc(data: Mapping) -> Arc:
     start = _point2(data, "start_point")
     end = _point2(data, "end_point")
     if math.dist(start, ccw_start) <= math.dist(end, ccw_start):
-        return Arc(start, end, center, radius, sweep)
-    return Arc(start, end, center, radius, -sweep)
+        return Arc(start, end, center, radius, sweep, reference)
+    return Arc(start, end, center, radius, -sweep, reference)
 
 
 def _radius(data: Mapping) -> float:

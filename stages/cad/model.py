@@ -9,7 +9,7 @@ curve's ``start``); nothing here decides which loop is outer: that is geometry's
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 Vec2 = tuple[float, float]
@@ -59,6 +59,9 @@ class Arc:
 
     ``sweep`` is signed (radians): positive runs counter-clockwise from start to end.
     ``start`` and ``end`` are kept as given (not recomputed) so writers can print them exactly.
+    ``reference_vector`` is the file's unit vector from the centre towards the counter-clockwise
+    start, when the arc came from a DeepCAD file: OpenECAD computes its printed mid point from
+    it, so keeping it lets the writer print the same digits.
     """
 
     start: Vec2
@@ -66,6 +69,7 @@ class Arc:
     center: Vec2
     radius: float
     sweep: float
+    reference_vector: Vec2 | None = field(default=None, compare=False)
 
     @property
     def start_angle(self) -> float:
@@ -80,7 +84,9 @@ class Arc:
         )
 
     def reversed(self) -> Arc:
-        return Arc(self.end, self.start, self.center, self.radius, -self.sweep)
+        return Arc(
+            self.end, self.start, self.center, self.radius, -self.sweep, self.reference_vector
+        )
 
 
 @dataclass(frozen=True, slots=True)
