@@ -133,7 +133,7 @@ async def drive(args: argparse.Namespace, base_url: str, var: Path) -> int:
                 "epochs": 5,
                 "device": "auto",
                 "batch_size": 4,
-            },  # fmt: skip
+            },
             training={
                 "epochs": 1,
                 "batch_size": 4,
@@ -141,7 +141,7 @@ async def drive(args: argparse.Namespace, base_url: str, var: Path) -> int:
                 "lora_alpha": 32,
                 "learning_rate": 0.002,
                 "device": "auto",
-            },  # fmt: skip
+            },
         )
     except PipelineError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)

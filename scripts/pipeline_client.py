@@ -118,7 +118,7 @@ class PipelineClient:
                                     self.on_progress(label, {"event": event, **json.loads(data)})
                                 event, data, event_id = None, None, None
                     # The stream closed without "end": reconnect and replay from last_id.
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return  # the server went away; follow() polls and decides
 
     # -- the spec's frontend workflow ----
