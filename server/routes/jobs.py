@@ -28,7 +28,11 @@ LOG_TAIL_MAX = 10_000
 
 
 async def get_job_or_404(request: web.Request, job_id: str | None = None) -> Job:
+    """A running job's state comes from memory (current to the last line); others from SQLite."""
     job_id = job_id or request.match_info["job_id"]
+    live = request.app[RUNNER].live_job(job_id)
+    if live is not None and live.job.status == "running":
+        return live.job
     job = await request.app[STORE].get_job(job_id)
     if job is None:
         raise not_found("job", job_id)
