@@ -25,8 +25,8 @@ from stages.render.views import VIEW_TABLE, Framing, frame_model
 BACKGROUND = (1.0, 1.0, 1.0, 1.0)  # floats: integers would be read on a 0-255 scale (black)
 SOLID_COLOR = (0.80, 0.82, 0.86, 1.0)
 EDGE_COLOR = (0.0, 0.0, 0.0, 1.0)
-AMBIENT = 0.38
-LIGHT_INTENSITY = 0.72
+AMBIENT = 0.45
+LIGHT_INTENSITY = 0.62
 # The light sits above, left of and behind the camera: straight from an orthographic camera it
 # would shade every face turned to it alike, and a drawing needs the faces told apart.
 LIGHT_OFFSET = (-0.35, 0.55)  # (right, up), relative to the view direction
@@ -152,11 +152,15 @@ class OrthoRenderer:
         pairs = view_lines(prepared.edges, back)
         line_node = None
         if len(pairs):
-            segments = (prepared.vertices[pairs].reshape(-1, 3) + lift).astype(np.float32)
+            segments = prepared.vertices[pairs].reshape(-1, 3).astype(np.float32)
             lines = pyrender.Primitive(
                 positions=segments, mode=GL_LINES, material=self._edge_material
             )
-            line_node = scene.add(pyrender.Mesh([lines]))
+            # The lift is the node's pose, so pyrender (which draws far nodes first) always
+            # draws the solid before its lines: a fixed order, hence the same pixels every time.
+            lift_pose = np.eye(4)
+            lift_pose[:3, 3] = lift
+            line_node = scene.add(pyrender.Mesh([lines]), pose=lift_pose)
         try:
             return self._draw(offscreen, scene)
         finally:
