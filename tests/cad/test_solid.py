@@ -1,0 +1,228 @@
+"""The solid builder: reference volumes of the real samples, DeepCAD's boolean and extent
+semantics on small hand-made models, and properties over random ones."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stages.cad.deepcad import load_deepcad
+from stages.cad.model import (
+    CadError,
+    CadModel,
+    Circle,
+    ExtentType,
+    Extrude,
+    Line,
+    Loop,
+    Operation,
+    Profile,
+    SketchPlane,
+)
+from stages.cad.solid import build_solid
+from tests.conftest import DEEPCAD_SAMPLES
+
+XY = SketchPlane((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def reference_rows() -> list[dict[str, str]]:
+    with (DEEPCAD_SAMPLES / "ANALYSIS.tsv").open(newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def rect(x0: float, y0: float, x1: float, y1: float) -> Loop:
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    return Loop(tuple(Line(corners[i], corners[(i + 1) % 4]) for i in range(4)))
+
+
+def disk(cx: float, cy: float, r: float) -> Loop:
+    return Loop((Circle((cx, cy), r),))
+
+
+def ext(
+    *loops: Loop,
+    op: Operation = Operation.NEW_BODY,
+    kind: ExtentType = ExtentType.ONE_SIDE,
+    d1: float = 1.0,
+    d2: float = 0.0,
+    plane: SketchPlane = XY,
+) -> Extrude:
+    return Extrude(plane, Profile(loops), op, kind, d1, d2)
+
+
+def build(*extrudes: Extrude):
+    return build_solid(CadModel("test", extrudes))
+
+
+@pytest.mark.parametrize("row", reference_rows(), ids=lambda r: r["file"])
+def test_real_sample_matches_reference(row: dict[str, str]) -> None:
+    model = load_deepcad(DEEPCAD_SAMPLES / row["file"])
+    if row["independent_OCC_build"] != "OK":
+        with pytest.raises(CadError) as err:
+            build_solid(model)
+        assert err.value.reason == "no_geometry"
+        return
+    solid = build_solid(model)
+    assert solid.volume == pytest.approx(float(row["volume_m3"]), rel=5e-3)
+    assert solid.num_solids == int(row["n_solids"])
+    assert solid.watertight
+    assert len(solid.feature_edges) > 0
+    assert solid.faces.max() < len(solid.vertices)
+    assert solid.manifold.volume() == pytest.approx(solid.volume)
+
+
+def test_mesh_arrays_have_documented_shapes_and_types() -> None:
+    solid = build(ext(rect(0, 0, 2, 1), d1=3.0))
+    assert solid.vertices.dtype == np.float64 and solid.vertices.shape[1] == 3
+    assert solid.faces.dtype == np.int32 and solid.faces.shape[1] == 3
+    assert solid.feature_edges.dtype == np.int32 and solid.feature_edges.shape[1] == 2
+    assert solid.face_normals.shape == solid.faces.shape
+    np.testing.assert_allclose(solid.bbox, [[0, 0, 0], [2, 1, 3]], atol=1e-12)
+    assert solid.volume == pytest.approx(6.0) and solid.area == pytest.approx(22.0)
+
+
+def test_box_feature_edges_are_its_twelve_edges() -> None:
+    solid = build(ext(rect(0, 0, 1, 1)))
+    assert len(solid.feature_edges) == 12
+
+
+def test_cylinder_facets_are_not_feature_edges() -> None:
+    solid = build(ext(disk(0, 0, 1.0), d1=0.5))
+    rim_points = solid.vertices[solid.feature_edges.reshape(-1)]
+    assert np.allclose(np.abs(rim_points[:, 2] - 0.25), 0.25)  # every crease is on a rim
+    assert solid.volume == pytest.approx(math.pi * 0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kind", "d1", "d2", "z_range"),
+    [
+        (ExtentType.ONE_SIDE, 2.0, 5.0, (0.0, 2.0)),
+        (ExtentType.ONE_SIDE, -2.0, 0.0, (-2.0, 0.0)),
+        (ExtentType.SYMMETRIC, -1.5, 5.0, (-1.5, 1.5)),
+        (ExtentType.TWO_SIDES, 2.0, 3.0, (-3.0, 2.0)),
+        (ExtentType.TWO_SIDES, 2.0, -1.0, (0.0, 2.0)),
+    ],
+)
+def test_extents(kind: ExtentType, d1: float, d2: float, z_range: tuple[float, float]) -> None:
+    solid = build(ext(rect(0, 0, 1, 1), kind=kind, d1=d1, d2=d2))
+    assert tuple(solid.bbox[:, 2]) == pytest.approx(z_range)
+
+
+def test_sketch_plane_maps_local_axes_and_y_is_normal_cross_x() -> None:
+    # Onshape's Front plane: normal -y, x along x, so local v runs along +z.
+    front = SketchPlane((0.0, 0.5, 0.0), (1.0, 0.0, 0.0), (7.0, 7.0, 7.0), (0.0, -1.0, 0.0))
+    solid = build(ext(rect(0, 0, 2, 1), d1=3.0, plane=front))
+    np.testing.assert_allclose(solid.bbox, [[0, -2.5, 0], [2, 0.5, 1]], atol=1e-12)
+
+
+def test_boolean_semantics() -> None:
+    base = ext(rect(0, 0, 2, 2))
+    assert build(base, ext(rect(1, 1, 3, 3), op=Operation.JOIN)).volume == pytest.approx(7.0)
+    assert build(base, ext(rect(1, 1, 3, 3), op=Operation.CUT)).volume == pytest.approx(3.0)
+    assert build(base, ext(rect(1, 1, 3, 3), op=Operation.INTERSECT)).volume == pytest.approx(1.0)
+    # The first extrude is the body whatever its operation.
+    assert build(ext(rect(0, 0, 2, 2), op=Operation.CUT)).volume == pytest.approx(4.0)
+
+
+def test_cut_everything_is_empty() -> None:
+    with pytest.raises(CadError) as err:
+        build(ext(rect(0, 0, 1, 1)), ext(rect(-1, -1, 2, 2), op=Operation.CUT, d1=5.0))
+    assert err.value.reason == "empty_solid"
+
+
+def test_hole_listed_before_outer_loop_and_island_in_hole() -> None:
+    holed = build(ext(rect(1, 1, 3, 3), rect(0, 0, 4, 4)))
+    assert holed.volume == pytest.approx(12.0)
+    islanded = build(ext(rect(1, 1, 3, 3), rect(0, 0, 4, 4), rect(1.5, 1.5, 2.5, 2.5)))
+    assert islanded.volume == pytest.approx(13.0)
+
+
+def test_overlapping_profiles_of_one_sketch_fuse_without_double_counting() -> None:
+    ring = ext(disk(0, 0, 2.0), disk(0, 0, 1.0))
+    inner = ext(disk(0, 0, 1.0), op=Operation.JOIN)
+    overlapping = ext(disk(0, 0, 1.5), op=Operation.JOIN)
+    assert build(ring, inner).volume == pytest.approx(math.pi * 4.0, rel=1e-6)
+    assert build(ring, inner, overlapping).volume == pytest.approx(math.pi * 4.0, rel=1e-6)
+
+
+def test_solids_touching_along_an_edge_stay_separate() -> None:
+    edge = build(ext(rect(0, 0, 1, 1)), ext(rect(1, 1, 2, 2), op=Operation.JOIN))
+    assert edge.num_solids == 2
+    face = build(ext(rect(0, 0, 1, 1)), ext(rect(1, 0, 2, 1), op=Operation.JOIN))
+    assert face.num_solids == 1
+    apart = build(ext(rect(0, 0, 1, 1)), ext(rect(3, 0, 4, 1), op=Operation.NEW_BODY))
+    assert apart.num_solids == 2
+
+
+def test_cut_splitting_a_body_counts_both_pieces() -> None:
+    solid = build(ext(rect(0, 0, 3, 1)), ext(rect(1, -1, 2, 2), op=Operation.CUT))
+    assert solid.num_solids == 2 and solid.volume == pytest.approx(2.0)
+
+
+def test_tolerances_follow_model_size() -> None:
+    small = build(ext(disk(0, 0, 1e-3), d1=1e-3))
+    large = build(ext(disk(0, 0, 1.0), d1=1.0))
+    assert len(small.faces) == len(large.faces)
+    assert small.volume == pytest.approx(large.volume * 1e-9, rel=1e-6)
+
+
+def test_time_limit_is_enforced() -> None:
+    with pytest.raises(CadError) as err:
+        build_solid(CadModel("t", (ext(rect(0, 0, 1, 1)),)), time_limit=0.0)
+    assert err.value.reason == "timeout"
+
+
+def test_complexity_is_capped_before_building() -> None:
+    many = tuple(ext(rect(i, 0, i + 0.5, 1), op=Operation.JOIN) for i in range(300))
+    with pytest.raises(CadError) as err:
+        build_solid(CadModel("t", many))
+    assert err.value.reason == "too_complex"
+    holes = tuple(disk(0.01 * i, 50.0, 0.004) for i in range(2000))
+    with pytest.raises(CadError) as err:
+        build(ext(rect(-1, 0, 21, 100), *holes))
+    assert err.value.reason == "too_complex"
+    jagged = [(math.cos(t), math.sin(t)) for t in np.linspace(0, 2 * math.pi, 9000, endpoint=False)]
+    lines = tuple(Line(jagged[i - 1], jagged[i]) for i in range(len(jagged)))
+    with pytest.raises(CadError) as err:
+        build(ext(Loop(lines)))
+    assert err.value.reason == "too_complex"
+
+
+boxes = st.tuples(
+    st.floats(-5, 5), st.floats(-5, 5), st.floats(0.5, 4), st.floats(0.5, 4), st.floats(0.5, 3)
+)
+
+
+def box_extrude(spec: tuple[float, ...], op: Operation) -> Extrude:
+    x, y, w, h, d = spec
+    return ext(rect(x, y, x + w, y + h), op=op, d1=d)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=boxes, second=boxes, radius=st.floats(0.2, 2.0))
+def test_boolean_properties(first, second, radius) -> None:
+    a = build(box_extrude(first, Operation.NEW_BODY))
+    cylinder = ext(disk(second[0], second[1], radius), op=Operation.JOIN, d1=second[4])
+    b = build(cylinder)
+    union = build(box_extrude(first, Operation.NEW_BODY), cylinder)
+    assert union.watertight and union.volume > 0
+    assert (
+        max(a.volume, b.volume) * (1 - 1e-9) <= union.volume <= (a.volume + b.volume) * (1 + 1e-9)
+    )
+    try:
+        cut = build(
+            box_extrude(first, Operation.NEW_BODY),
+            ext(*cylinder.profile.loops, op=Operation.CUT, d1=second[4]),
+        )
+    except CadError as err:
+        assert err.reason == "empty_solid"
+    else:
+        assert cut.watertight and 0 < cut.volume <= a.volume * (1 + 1e-9)
+    again = build(box_extrude(first, Operation.NEW_BODY), cylinder)
+    assert np.array_equal(again.vertices, union.vertices)
+    assert np.array_equal(again.faces, union.faces)
