@@ -73,6 +73,14 @@ def group_processes(pgid: int) -> list[psutil.Process]:
     return found
 
 
+def kill_and_reap(processes: list[psutil.Process], timeout: float = 10.0) -> None:
+    """SIGKILL each process and wait until it is gone (or a zombie nobody will reap)."""
+    for proc in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(processes, timeout=timeout)
+
+
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -119,9 +127,7 @@ class JobRunner:
         """Jobs a dead server left running become ``interrupted``; their processes are killed."""
         for job in await self.store.jobs_with_status("running"):
             if job.pgid:
-                for proc in group_processes(job.pgid):
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        proc.kill()
+                await asyncio.to_thread(kill_and_reap, group_processes(job.pgid))
             seq = await self.store.last_seq(job.id) + 1
             message = "the server stopped while the job was running"
             await self.store.append_events(
