@@ -147,7 +147,7 @@ async def render_dataset(request: web.Request) -> web.Response:
     models = (manifest.get("counts") or {}).get("models", 0)
     workers = body.workers or config.workers
     args = ["--input", str(datasets.dataset_dir(config, name)), *render_args(body)]
-    args += ["--workers", str(workers), "--chunk-size", str(body.batch_size)]
+    args += ["--workers", str(workers)]
     job = await request.app[RUNNER].submit(
         "render", "render", args, body.model_dump(), dataset=name
     )
