@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stages.cad.deepcad import load_deepcad
+from stages.cad.key import geometric_key
 from stages.cad.model import (
     CadError,
     CadModel,
@@ -226,3 +228,46 @@ def test_boolean_properties(first, second, radius) -> None:
     again = build(box_extrude(first, Operation.NEW_BODY), cylinder)
     assert np.array_equal(again.vertices, union.vertices)
     assert np.array_equal(again.faces, union.faces)
+
+
+def shifted_plate(offset: tuple[float, float, float], scale: float, plane_x=(1.0, 0.0, 0.0)):
+    """A plate with a hole and a boss, placed at ``offset``, scaled, optionally turned."""
+    normal = (0.0, 0.0, 1.0)
+    plane = SketchPlane(offset, plane_x, (0.0, 0.0, 0.0), normal)
+    s = scale
+    return CadModel(
+        "plate",
+        (
+            ext(rect(0, 0, 3 * s, 2 * s), disk(1 * s, 1 * s, 0.4 * s), d1=0.5 * s, plane=plane),
+            ext(disk(2.2 * s, 1 * s, 0.5 * s), op=Operation.JOIN, d1=1.5 * s, plane=plane),
+        ),
+    )
+
+
+def test_key_ignores_position_orientation_and_scale() -> None:
+    reference = geometric_key(build_solid(shifted_plate((0.0, 0.0, 0.0), 1.0)))
+    assert re.fullmatch(r"v=[^|]+\|a=[^|]+\|i=[^,]+,[^,]+,[^|]+\|solids=1", reference)
+    turned = (math.cos(0.7), math.sin(0.7), 0.0)
+    for offset, scale, x_axis in [
+        ((12.5, -3.0, 7.25), 1.0, (1.0, 0.0, 0.0)),
+        ((0.0, 0.0, 0.0), 0.0254, (1.0, 0.0, 0.0)),
+        ((1.0, 2.0, 3.0), 3.0, turned),
+    ]:
+        assert geometric_key(build_solid(shifted_plate(offset, scale, x_axis))) == reference
+
+
+def test_key_tells_shapes_apart() -> None:
+    keys = {
+        geometric_key(build(ext(rect(0, 0, 1, 1), d1=1.0))),
+        geometric_key(build(ext(rect(0, 0, 1, 1), d1=1.2))),
+        geometric_key(build(ext(disk(0, 0, 0.5), d1=1.0))),
+        geometric_key(build(ext(rect(0, 0, 1, 1), disk(0.5, 0.5, 0.2), d1=1.0))),
+        geometric_key(build(ext(rect(0, 0, 1, 1)), ext(rect(2, 0, 3, 1)))),
+    }
+    assert len(keys) == 5
+
+
+def test_real_samples_have_distinct_keys() -> None:
+    buildable = [r["file"] for r in reference_rows() if r["independent_OCC_build"] == "OK"]
+    keys = {geometric_key(build_solid(load_deepcad(DEEPCAD_SAMPLES / f))) for f in buildable}
+    assert len(keys) == len(buildable)
