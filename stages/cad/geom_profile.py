@@ -72,12 +72,12 @@ def _check_simple(polygon: np.ndarray, area_tol: float) -> None:
     if len(polygon) < 3:
         raise CadError("degenerate", "loop has fewer than three distinct points")
     x, y = polygon[:, 0], polygon[:, 1]
-    signed = 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
-    if abs(signed) <= area_tol:
-        raise CadError("degenerate", "loop encloses no area")
+    signed = abs(0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
     filled = manifold3d.CrossSection([polygon], manifold3d.FillRule.EvenOdd).area()
-    if abs(filled - abs(signed)) > SELF_INTERSECTION_AREA_SHARE * abs(signed) + area_tol:
+    if abs(filled - signed) > SELF_INTERSECTION_AREA_SHARE * signed + area_tol:
         raise CadError("self_intersecting", "a sketch loop crosses itself")
+    if signed <= area_tol:
+        raise CadError("degenerate", "loop encloses no area")
 
 
 def _curve_points(curve: Curve, chord_tol: float) -> np.ndarray:

@@ -138,6 +138,8 @@ def _frame(plane: SketchPlane) -> _Frame:
         np.all(np.isfinite(origin)) and np.all(np.isfinite(x_axis)) and np.all(np.isfinite(normal))
     ):
         raise CadError("degenerate", "sketch plane has non-finite coordinates")
+    if max(np.abs(x_axis).max(), np.abs(normal).max()) > 2.0:
+        raise CadError("degenerate", "sketch plane axes are not unit vectors")
     x_len, n_len = np.linalg.norm(x_axis), np.linalg.norm(normal)
     if abs(x_len - 1.0) > AXIS_TOLERANCE or abs(n_len - 1.0) > AXIS_TOLERANCE:
         raise CadError("degenerate", "sketch plane axes are not unit vectors")
@@ -178,7 +180,8 @@ def _model_diagonal(
                         frame.origin + u * frame.x_axis + v * frame.y_axis + w * frame.normal
                     )
     points = np.array(corners)
-    diagonal = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd sizes become inf, refused below
+        diagonal = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
     if not np.isfinite(diagonal) or diagonal <= 0.0:
         raise CadError("degenerate", "model has no extent")
     return diagonal
