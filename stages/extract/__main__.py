@@ -63,16 +63,13 @@ def extract(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) ->
     _check_sizes(source, args.train_size, args.val_size)
     output = Path(args.output).absolute()
     settings = CheckSettings(args.time_limit, args.max_extrudes, args.max_curves)
-    reporter.start(args.train_size + args.val_size, unit="models")
-    with (
-        contextlib.closing(source),
-        DatasetWriter(output) as writer,
-        checking_pool(settings, args.workers) as pool,
-    ):
-        filler = SplitFiller(
-            pool, reporter, lambda _split, c: writer.add_model(c), unique_keys=args.unique_keys
-        )
-        selection = filler.run(source, args.train_size, args.val_size)
+    with contextlib.closing(source), DatasetWriter(output) as writer:
+        reporter.start(args.train_size + args.val_size, unit="models")
+        with checking_pool(settings, args.workers) as pool:
+            filler = SplitFiller(
+                pool, reporter, lambda _split, c: writer.add_model(c), unique_keys=args.unique_keys
+            )
+            selection = filler.run(source, args.train_size, args.val_size)
         manifest = _manifest(args, source, selection)
         writer.commit({TRAIN: selection.train, VALIDATION: selection.validation}, manifest)
     models = len(selection.train) + len(selection.validation)

@@ -1,0 +1,140 @@
+"""Extract benchmark: 10,000 + 1,000 models from a synthetic DeepCAD root of 20,000 on disk.
+
+The root is written once by the synthetic generator into a cache folder (default
+``var/bench/synthetic-<count>-seed<seed>``; its creation is not timed) and reused. The stage
+then runs as the server runs it (``python -m stages.extract --progress json``), build check
+included, while this script samples the memory of the stage and its workers. Prints wall time,
+models/s, the stage's own counts, and peak RSS (the stage process alone, its largest worker,
+and the whole process tree summed). Target: under 60 s, peak RSS under 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+TARGET_SECONDS = 60.0
+TARGET_RSS_MB = 300.0
+MB = 1024 * 1024
+
+
+def ensure_root(cache: Path, count: int, seed: int, workers: int) -> Path:
+    """Write the synthetic root once; the split file is written last, so its presence means
+    a complete root."""
+    if (cache / "train_val_test_split.json").is_file():
+        return cache
+    from stages.cad.synth import write_dataset
+
+    print(f"writing a synthetic root of {count} models to {cache} (once; not timed)", flush=True)
+    started = time.monotonic()
+    counts = write_dataset(cache, count, seed, workers=workers)
+    print(f"  done in {time.monotonic() - started:.0f} s: {counts}", flush=True)
+    return cache
+
+
+class MemorySampler(threading.Thread):
+    """Samples the RSS of a process and its children until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.stop = threading.Event()
+        self.peak_main = 0
+        self.peak_worker = 0
+        self.peak_tree = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                main = self.process.memory_info().rss
+                children = []
+                for child in self.process.children(recursive=True):
+                    try:
+                        children.append(child.memory_info().rss)
+                    except psutil.Error:
+                        continue
+            except psutil.Error:
+                return
+            self.peak_main = max(self.peak_main, main)
+            self.peak_worker = max(self.peak_worker, *children, 0)
+            self.peak_tree = max(self.peak_tree, main + sum(children))
+            self.stop.wait(self.interval)
+
+
+def run_stage(
+    root: Path, output: Path, args: argparse.Namespace
+) -> tuple[dict, MemorySampler, float]:
+    command = [
+        sys.executable, "-m", "stages.extract",
+        "--source", "deepcad", "--root", str(root),
+        "--train-size", str(args.train), "--val-size", str(args.val),
+        "--output", str(output), "--seed", str(args.seed),
+        "--workers", str(args.workers), "--progress", "json",
+    ]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    sampler = MemorySampler(proc.pid)
+    sampler.start()
+    result: dict = {}
+    done: dict = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "result":
+            result = event
+        elif event["event"] == "done":
+            done = event
+    proc.wait()
+    seconds = time.monotonic() - started
+    sampler.stop.set()
+    sampler.join()
+    if proc.returncode != 0 or done.get("status") != "completed":
+        raise SystemExit(f"stage failed (exit {proc.returncode}): {done}")
+    return result, sampler, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=20_000, help="size of the synthetic root")
+    parser.add_argument("--train", type=int, default=10_000)
+    parser.add_argument("--val", type=int, default=1_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--cache", type=Path, help="where the synthetic root is kept")
+    args = parser.parse_args()
+    cache = args.cache or REPO / "var" / "bench" / f"synthetic-{args.models}-seed{args.seed}"
+    root = ensure_root(cache, args.models, args.seed, args.workers)
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-extract-"))
+    try:
+        result, memory, seconds = run_stage(root, scratch / "bench", args)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    models = result["models"]
+    print(f"extract {args.train} + {args.val} from {args.models} models, {args.workers} workers")
+    print(f"  wall time        {seconds:7.1f} s   (target < {TARGET_SECONDS:.0f} s)")
+    print(f"  models/s         {models / seconds:7.1f}")
+    print(f"  stage's seconds  {result['seconds']:7.1f} s")
+    print(f"  checked          {result['checked']:7d}   skipped {result['skipped']}")
+    print(f"  peak RSS stage   {memory.peak_main / MB:7.0f} MB  (target < {TARGET_RSS_MB:.0f} MB)")
+    print(f"  peak RSS worker  {memory.peak_worker / MB:7.0f} MB")
+    print(f"  peak RSS tree    {memory.peak_tree / MB:7.0f} MB  (stage + workers, summed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
