@@ -155,7 +155,7 @@ def slotted_plate(rng: random.Random, grid: Grid) -> Design:
     thick = grid.pick(rng, 0.04, 0.14)
     outline, reach = _outline(rng, grid, area)
     count = rng.randint(1, 3)
-    width = grid.snap(rng.uniform(0.06, 0.14) * area.height)
+    width = grid.snap(rng.uniform(0.1, 0.2) * area.height)
     radius = width / 2
     inner = area.inset(max(reach, gap) + radius)
     length_room = inner.width - 2 * grid.quantum
