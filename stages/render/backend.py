@@ -18,6 +18,7 @@ every core.
 from __future__ import annotations
 
 import ctypes.util
+import logging
 import os
 import sys
 from pathlib import Path
@@ -53,12 +54,9 @@ def load_pyrender(software_threads: int | None = None) -> ModuleType:
     Mesa's default. Raises RuntimeError when PyOpenGL was already imported for another platform.
     """
     name = backend_name()
-    if "OpenGL" in sys.modules and "pyrender" not in sys.modules:
-        current = os.environ.get("PYOPENGL_PLATFORM", "")
-        wanted = name if name != "pyglet" else current
-        if current != wanted:
-            raise RuntimeError("PyOpenGL was imported before the render backend was chosen")
     if name in ("osmesa", "egl"):
+        if "OpenGL" in sys.modules and os.environ.get("PYOPENGL_PLATFORM") != name:
+            raise RuntimeError(f"PyOpenGL was imported before the {name} platform was chosen")
         os.environ["PYOPENGL_PLATFORM"] = name
     if name == "osmesa" and software_threads is not None:
         os.environ.setdefault("LP_NUM_THREADS", str(max(0, int(software_threads))))
@@ -68,6 +66,8 @@ def load_pyrender(software_threads: int | None = None) -> ModuleType:
         pyglet.options["headless"] = True
         pyglet.options["shadow_window"] = False
     _apply_numpy_shim()
+    # PyOpenGL logs at INFO that its optional C accelerator is absent: noise on every run.
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)
     import pyrender
 
     return pyrender

@@ -63,7 +63,9 @@ def line_width(resolution: int) -> float:
 class OrthoRenderer:
     """Renders views of solids into (H, W, 3) uint8 arrays. Not thread-safe; one per process."""
 
-    def __init__(self, software_threads: int | None = None) -> None:
+    def __init__(self, resolution: int | None = None, software_threads: int | None = None) -> None:
+        """``resolution`` creates the GL context now (so a missing platform fails here);
+        otherwise the first ``render`` creates it."""
         self._pyrender = backend.load_pyrender(software_threads)
         self._offscreen: Any = None
         self._resolution = 0
@@ -73,6 +75,8 @@ class OrthoRenderer:
         self._edge_material = self._pyrender.MetallicRoughnessMaterial(
             baseColorFactor=EDGE_COLOR, metallicFactor=0.0, roughnessFactor=1.0
         )
+        if resolution is not None:
+            self._context(check_resolution(resolution))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:

@@ -36,7 +36,7 @@ def render_model_file(
     model_id = source.stem
     fresh = replace(settings, skip_existing=False)
     reporter.start(1, unit="models")
-    with OrthoRenderer() as renderer:
+    with OrthoRenderer(settings.resolution) as renderer:
         outcome = run_task(renderer, ModelTask(model_id, source, output_dir), fresh, load)
     if not outcome.ok:
         reporter.warning(model_id, outcome.message, outcome.reason)

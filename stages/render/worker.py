@@ -29,7 +29,8 @@ from stages.render.settings import RenderSettings
 from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
 
 RECYCLE_AFTER = 2000
-HARD_LIMIT_GRACE_S = 10.0  # beyond the model's own time limit, for rendering and start-up
+HARD_LIMIT_GRACE_S = 10.0  # beyond the model's own time limit, for rendering
+STARTUP_ALLOWANCE_S = 60.0  # a fresh worker's first model also waits for imports and GL set-up
 
 
 def default_workers() -> int:
@@ -77,7 +78,7 @@ def _worker_main(
                 break
             if renderer is None:
                 try:
-                    renderer = OrthoRenderer(software_threads=threads)
+                    renderer = OrthoRenderer(settings.resolution, software_threads=threads)
                 except Exception as exc:  # no GL here: no model can be drawn, say so and stop
                     connection.send(SetupFailed(f"{type(exc).__name__}: {exc}"))
                     break
@@ -110,13 +111,14 @@ class RenderPool:
         *,
         load: SolidLoader = load_solid,
         recycle_after: int = RECYCLE_AFTER,
+        grace_s: float = HARD_LIMIT_GRACE_S,
     ) -> None:
         if workers < 1:
             raise ValueError("a render pool needs at least one worker")
         self.settings = settings
         self.load = load
         self.recycle_after = recycle_after
-        self.hard_limit_s = settings.time_limit + HARD_LIMIT_GRACE_S
+        self.hard_limit_s = settings.time_limit + grace_s
         self.threads = software_threads_per_worker(workers)
         self._context = multiprocessing.get_context("spawn")
         self._size = workers
@@ -186,7 +188,8 @@ class RenderPool:
                 self._replace(worker, kill=True)
                 continue
             worker.task = task
-            worker.deadline = time.monotonic() + self.hard_limit_s
+            startup = STARTUP_ALLOWANCE_S if worker.done == 0 else 0.0
+            worker.deadline = time.monotonic() + self.hard_limit_s + startup
 
     def _busy_count(self) -> int:
         return sum(1 for w in self._workers if w.task is not None)

@@ -1,0 +1,58 @@
+"""The worker pool: one bad model never stops the others."""
+
+from __future__ import annotations
+
+import pytest
+
+from stages.render.images import is_valid_png
+from stages.render.settings import RenderSettings
+from stages.render.task import ModelTask
+from stages.render.worker import RenderPool, RenderSetupError
+from tests.render.parts import load_part_file, write_part_dataset
+
+SETTINGS = RenderSettings.checked(views="front,top", resolution=96, time_limit=0.5)
+
+
+def tasks_for(tmp_path, specs):
+    write_part_dataset(tmp_path, specs)
+    folder = tmp_path / "cad_json" / "0000"
+    return [ModelTask(i, folder / f"{i}.json", tmp_path / "images") for i in specs]
+
+
+def test_failures_and_crashes_are_outcomes_not_errors(tmp_path):
+    specs = {
+        "good1": {"part": "box", "args": {"size": (0.02, 0.01, 0.01)}},
+        "broken": {"fail": "open_loop"},
+        "crasher": {"crash": 3},
+        "good2": {"part": "plate_with_hole"},
+        "good3": {"part": "l_bracket"},
+    }
+    with RenderPool(2, SETTINGS, load=load_part_file) as pool:
+        outcomes = {o.model_id: o for o in pool.run(tasks_for(tmp_path, specs))}
+    assert set(outcomes) == set(specs)
+    assert outcomes["broken"].reason == "open_loop"
+    assert outcomes["crasher"].reason == "worker_crashed"
+    for model_id in ("good1", "good2", "good3"):
+        assert outcomes[model_id].ok and outcomes[model_id].images_written == 2
+        assert is_valid_png(tmp_path / "images" / f"{model_id}_top.png", 96)
+
+
+def test_a_model_past_its_time_limit_is_killed_and_the_rest_go_on(tmp_path):
+    specs = {
+        "first": {"part": "box", "args": {"size": (0.01, 0.02, 0.03)}},
+        "stuck": {"sleep": 600},
+        "after": {"part": "l_bracket"},
+    }
+    pool = RenderPool(1, SETTINGS, load=load_part_file, grace_s=1.0, recycle_after=1)
+    with pool:
+        outcomes = {o.model_id: o for o in pool.run(tasks_for(tmp_path, specs))}
+    assert outcomes["stuck"].reason == "timeout"
+    assert outcomes["first"].ok and outcomes["after"].ok, "recycled and replaced workers render"
+
+
+def test_a_worker_without_gl_stops_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYOPENGL_PLATFORM", "x11")  # a window system, on a machine without one
+    monkeypatch.delenv("DISPLAY", raising=False)
+    specs = {"m": {"part": "l_bracket"}}
+    with RenderPool(1, SETTINGS, load=load_part_file) as pool, pytest.raises(RenderSetupError):
+        list(pool.run(tasks_for(tmp_path, specs)))

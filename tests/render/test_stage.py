@@ -1,0 +1,180 @@
+"""The render stage: its CLI's errors, counting, resuming and the protocol events it emits."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages.protocol import Reporter, UsageError
+from stages.render.batch import render_dataset
+from stages.render.images import is_valid_png
+from stages.render.settings import RenderSettings
+from tests.conftest import DEEPCAD_SAMPLES, REPO_ROOT
+from tests.render.parts import load_part_file, write_part_dataset
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stages.render", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+
+
+def events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--views", "front,side"], "unknown view 'side'"),
+        (["--resolution", "32"], "resolution 32 out of range 64..2048"),
+        (["--resolution", "4096"], "out of range"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--time-limit", "0"], "time limit must be positive"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(tmp_path, extra, message):
+    write_part_dataset(tmp_path, {"m": {"part": "box"}})
+    done = run_cli("--input", str(tmp_path), "--progress", "json", *extra)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert events(done.stdout)[-1]["event"] == "done"
+
+
+def test_empty_and_missing_inputs_are_refused(tmp_path):
+    (tmp_path / "empty" / "cad_json").mkdir(parents=True)
+    empty = run_cli("--input", str(tmp_path / "empty"), "--progress", "none")
+    missing = run_cli("--input", str(tmp_path / "nowhere"), "--progress", "none")
+    unparsable = run_cli("--input", str(tmp_path), "--resolution", "big")
+    assert (empty.returncode, missing.returncode, unparsable.returncode) == (2, 2, 2)
+    assert "no models" in empty.stderr
+    assert "no cad_json/ folder" in missing.stderr
+    assert len(unparsable.stderr.strip().splitlines()) == 1
+
+
+def run_dataset(root: Path, **kwargs) -> tuple[dict, list[dict]]:
+    """Run the stage body in-process with the test loader, ending as run_stage does."""
+    out = io.StringIO()
+    reporter = Reporter("render", "json", out=out)
+    settings = kwargs.pop("settings", RenderSettings.checked(resolution=96))
+    result = render_dataset(root, root, settings, reporter, load=load_part_file, **kwargs)
+    reporter.result(result)
+    return result, events(out.getvalue())
+
+
+def test_a_batch_counts_failures_by_reason_and_resumes(tmp_path):
+    specs = {
+        "plate": {"part": "plate_with_hole"},
+        "bracket": {"part": "l_bracket"},
+        "open": {"fail": "open_loop"},
+        "empty": {"fail": "no_geometry"},
+    }
+    write_part_dataset(tmp_path, specs)
+    settings = RenderSettings.checked(resolution=96, composite=True)
+    first, log = run_dataset(tmp_path, settings=settings, workers=2)
+    assert first["models"] == 4 and first["rendered"] == 2 and first["failed"] == 2
+    assert first["failures_by_reason"] == {"no_geometry": 1, "open_loop": 1}
+    assert first["images_rendered"] == 8  # front, top, right, composite for two models
+    for name in ("plate_front", "plate_composite", "bracket_right"):
+        assert is_valid_png(tmp_path / "images" / f"{name}.png", 96)
+    warnings = [e for e in log if e["event"] == "warning"]
+    assert sorted(w["reason"] for w in warnings) == ["no_geometry", "open_loop"]
+    progress = [e for e in log if e["event"] == "progress"]
+    assert progress[-1]["extra"]["images_rendered"] == 8
+    assert log[0] == {"event": "start", "stage": "render", "total": 4, "unit": "models"}
+
+    (tmp_path / "images" / "plate_top.png").write_bytes(b"half a file")
+    second, _ = run_dataset(tmp_path, settings=settings, workers=1)
+    assert second["skipped_existing"] == 1 and second["rendered"] == 1
+    assert second["images_rendered"] == 1 and second["images_existing"] == 7
+    assert is_valid_png(tmp_path / "images" / "plate_top.png", 96)
+
+
+def test_only_the_requested_models_are_rendered(tmp_path):
+    write_part_dataset(tmp_path, {"a": {"part": "box"}, "b": {"part": "l_bracket"}})
+    result, _ = run_dataset(tmp_path, workers=1, only=["0000/b", "zzz"])
+    assert result["rendered"] == 1 and result["failures_by_reason"] == {"not_found": 1}
+    assert sorted(p.name for p in (tmp_path / "images").iterdir())[0].startswith("b_")
+    with pytest.raises(UsageError, match="none of the 1 requested"):
+        run_dataset(tmp_path, workers=1, only=["zzz"])
+
+
+def sample_dataset(root: Path, names: list[str]) -> Path:
+    """A dataset whose cad_json/ links to some of the shared real samples."""
+    folder = root / "cad_json" / "0000"
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / f"{name}.json").symlink_to(DEEPCAD_SAMPLES / f"{name}.json")
+    return root
+
+
+def test_real_samples_through_the_cli(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    root = sample_dataset(tmp_path / "data", ["00000061", "00001616", "00000176"])
+    (root / "cad_json" / "0000" / "broken.json").write_text("{not json")
+    out = tmp_path / "out"
+    done = run_cli(
+        "--input", str(root), "--output", str(out), "--workers", "2", "--progress", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    log = events(done.stdout)
+    result = next(e for e in log if e["event"] == "result")
+    assert log[-1] == {"event": "done", "status": "completed"}
+    assert result["rendered"] == 2 and result["failed"] == 2
+    assert result["failures_by_reason"] == {"bad_json": 1, "no_geometry": 1}
+    assert result["views"] == ["front", "top", "right"] and result["resolution"] == 512
+    assert result["models_per_s"] > 0
+    assert is_valid_png(out / "images" / "00001616_right.png", 512)
+
+
+def test_single_model_mode_writes_and_reports_the_images(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    source = deepcad_samples / "00000061.json"
+    done = run_cli(
+        "--model",
+        str(source),
+        "--output",
+        str(tmp_path),
+        "--views",
+        "iso,top",
+        "--resolution",
+        "128",
+        "--composite",
+        "--progress",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = next(e for e in events(done.stdout) if e["event"] == "result")
+    assert result["model_id"] == "00000061"
+    assert [image["view"] for image in result["images"]] == ["iso", "top", "composite"]
+    for image in result["images"]:
+        assert is_valid_png(Path(image["path"]), 128)
+        assert Path(image["path"]).parent == tmp_path
+
+
+def test_single_model_that_does_not_build_is_bad_input(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    done = run_cli(
+        "--model",
+        str(deepcad_samples / "00000176.json"),
+        "--output",
+        str(tmp_path),
+        "--progress",
+        "json",
+    )
+    assert done.returncode == 2
+    log = events(done.stdout)
+    assert [e["reason"] for e in log if e["event"] == "warning"] == ["no_geometry"]
+    assert "no_geometry" in done.stderr and len(done.stderr.strip().splitlines()) == 1
