@@ -6,8 +6,11 @@ import argparse
 import itertools
 import json
 import math
+import os
 import random
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from stages.cad.synth_quirks import reshape
 from stages.cad.synth_shapes import Grid, rectangle
 from stages.cad.synth_slivers import find_sliver
 from stages.cad.synth_variety import DEFAULT_QUIRKS, DEFAULT_VARIETY, FAMILIES
+from tests.conftest import REPO_ROOT
 
 SEEDS = st.integers(min_value=0, max_value=2**40)
 PROPERTY = settings(max_examples=15, deadline=None, derandomize=True)
@@ -469,3 +473,58 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and error.startswith("synth: ")
     assert not (tmp_path / "x").exists()
+
+
+def _stage(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "stages.cad", "synth", *argv]
+
+
+def test_cli_runs_through_the_stages_cad_dispatcher(tmp_path: Path) -> None:
+    out = tmp_path / "via_module"
+    done = subprocess.run(
+        _stage("--count", "3", "--seed", "4", "--out", str(out), "--progress", "json"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["event"] for e in events][-2:] == ["result", "done"]
+    assert (out / "train_val_test_split.json").is_file()
+    bad = subprocess.run(
+        _stage("--count", "-3", "--out", str(tmp_path / "bad"), "--progress", "none"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "synth: --count must be at least 1, got -3"
+
+
+def test_cancelled_run_leaves_only_whole_files(tmp_path: Path) -> None:
+    """SIGTERM to the stage's process group (as the server cancels): no partial files."""
+    out = tmp_path / "cancelled"
+    argv = ("--count", "5000", "--out", str(out), "--workers", "2", "--progress", "json")
+    process = subprocess.Popen(
+        _stage(*argv),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if json.loads(line).get("current", 0) >= 2:
+            break
+    os.killpg(process.pid, signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert json.loads(rest.splitlines()[-1]) == {"event": "done", "status": "cancelled"}
+    assert not (out / "train_val_test_split.json").exists()
+    written = list(out.rglob("*"))
+    assert not [p for p in written if p.name.startswith(".")]
+    for path in (p for p in written if p.suffix == ".json"):
+        parse_deepcad(json.loads(path.read_text()), path.stem)
