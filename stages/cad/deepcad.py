@@ -6,7 +6,7 @@ rest are Joins), chain loop curves head to tail, and read each arc's counter-clo
 from its reference vector (it is sometimes ``end_point``). Extrudes without profiles make
 nothing and are dropped, so a model whose extrudes are all empty parses to no extrudes (the
 builder then reports ``no_geometry``). Anything unusable raises ``CadError`` with a short
-reason: ``bad_json``, ``too_large``, ``open_loop``, ``unsupported_curve``,
+reason: ``bad_json``, ``too_large``, ``too_complex``, ``open_loop``, ``unsupported_curve``,
 ``unsupported_feature``, ``degenerate``.
 """
 
@@ -40,6 +40,8 @@ from stages.cad.model import (
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Endpoints closer than this fraction of the model's largest sketch span are the same point.
 CHAIN_TOLERANCE = 1e-6
+# Chaining is quadratic in a loop's curves; no buildable loop has more (see solid.py's caps).
+MAX_LOOP_CURVES = 5_000
 
 OPERATIONS = {
     "NewBodyFeatureOperation": Operation.NEW_BODY,
@@ -200,6 +202,8 @@ def _read_profile(entities: Mapping, ref: tuple[str, str]) -> list[list[Curve]]:
     result = []
     for loop in loops:
         curves = _field(loop, "profile_curves", list, "loop")
+        if len(curves) > MAX_LOOP_CURVES:
+            raise CadError("too_complex", f"a loop has {len(curves)} curves")
         result.append([_curve(c) for c in curves])
     return result
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stages.cad.commands import info
-from stages.cad.deepcad import MAX_FILE_BYTES, load_deepcad, parse_deepcad
+from stages.cad.deepcad import MAX_FILE_BYTES, MAX_LOOP_CURVES, load_deepcad, parse_deepcad
 from stages.cad.model import CadError
 from stages.cad.solid import build_solid
 from tests.conftest import DEEPCAD_SAMPLES
@@ -223,6 +223,11 @@ def test_self_intersecting_loop() -> None:
 def test_open_loop() -> None:
     open_square = polyline((0, 0), (0.01, 0), (0.01, 0.01), (0, 0.01))
     assert reason_of(minimal_model(open_square)) == "open_loop"
+
+
+def test_huge_loop_is_refused_before_chaining() -> None:
+    zigzag = [(i * 1e-4, (i % 2) * 1e-4) for i in range(MAX_LOOP_CURVES + 10)]
+    assert reason_of(minimal_model(polyline(*zigzag))) == "too_complex"
 
 
 def test_zero_depth_and_bad_planes() -> None:

@@ -9,10 +9,10 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from stages.cad.deepcad import load_deepcad
+from stages.cad.deepcad import load_deepcad, parse_deepcad
 from stages.cad.key import geometric_key
 from stages.cad.model import (
     CadError,
@@ -27,6 +27,7 @@ from stages.cad.model import (
     SketchPlane,
 )
 from stages.cad.solid import build_solid
+from stages.cad.synth import generate_model
 from tests.conftest import DEEPCAD_SAMPLES
 
 XY = SketchPlane((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
@@ -271,3 +272,34 @@ def test_real_samples_have_distinct_keys() -> None:
     buildable = [r["file"] for r in reference_rows() if r["independent_OCC_build"] == "OK"]
     keys = {geometric_key(build_solid(load_deepcad(DEEPCAD_SAMPLES / f))) for f in buildable}
     assert len(keys) == len(buildable)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32))
+def test_generated_model_properties(seed: int) -> None:
+    """On the synthetic generator's parts: watertight, positive volume, each join between the
+    larger part and the sum, no cut adding volume, and the same mesh on every build."""
+    try:
+        data = generate_model(seed, f"seed-{seed}")
+    except CadError:  # the generator found no part within its budgets: nothing to test
+        assume(False)
+    model = parse_deepcad(data, f"seed-{seed}")
+    solid = build_solid(model)
+    assert solid.watertight and solid.volume > 0
+    again = build_solid(model)
+    assert np.array_equal(again.vertices, solid.vertices)
+    assert np.array_equal(again.faces, solid.faces)
+    previous = 0.0
+    for step in range(len(model.extrudes)):
+        extrude = model.extrudes[step]
+        try:
+            volume = build_solid(CadModel("prefix", model.extrudes[: step + 1])).volume
+        except CadError as err:
+            assert err.reason == "empty_solid" and extrude.operation != Operation.JOIN
+            volume = 0.0
+        if step > 0 and extrude.operation in (Operation.JOIN, Operation.NEW_BODY):
+            part = build_solid(CadModel("part", (extrude,))).volume
+            assert max(previous, part) * (1 - 1e-6) <= volume <= (previous + part) * (1 + 1e-6)
+        elif step > 0:
+            assert volume <= previous * (1 + 1e-6)
+        previous = volume
