@@ -30,7 +30,7 @@ from stages.cad.synth_variety import DEFAULT_VARIETY, FAMILIES, Variety
 
 __all__ = ["DEFAULT_VARIETY", "Variety", "generate_model", "generate_models", "write_dataset"]
 
-MAX_DRAWS = 50  # redraws of one seed until a part fits the extrude and answer budgets
+MAX_DRAWS = 50  # draws of one family until a part fits the variety's budgets
 MAX_CANDIDATES_PER_MODEL = 20  # a batch that rejects more than this is misconfigured
 BATCH_PER_WORKER = 16
 
@@ -46,18 +46,16 @@ def generate_model(seed: int, model_id: str, variety: Variety = DEFAULT_VARIETY)
 
 
 def draw_design(rng: random.Random, variety: Variety, model_id: str = "") -> Design:
-    """Draw a part from a family, redrawing until it fits the extrude and answer budgets,
-    and re-express it the ways real files do."""
+    """Draw a part from a family, redrawing until it fits the variety's budgets (DeepCAD's
+    extrude, loop and curve limits and the answer length), and re-express it the ways real
+    files do."""
+    family = variety.draw_family(rng)  # redraws keep the family, so mixes keep their weights
     for _ in range(MAX_DRAWS):
-        family = variety.draw_family(rng)
         grid = Grid.draw(rng, variety.size_range, variety.inch_share)
         design = FAMILIES[family](rng, grid)
-        if (
-            design.profile_extrude_count() <= variety.max_extrudes
-            and design.estimated_code_chars() <= variety.max_code_chars
-        ):
+        if variety.admits(design):
             return reshape(design, rng, dict(variety.quirks), grid.quantum)
-    raise CadError("synth_budget", f"{model_id}: no part within budget in {MAX_DRAWS} draws")
+    raise CadError("synth_budget", f"{model_id}: no {family} within budget in {MAX_DRAWS} draws")
 
 
 def candidate_seed(seed: int, index: int) -> int:

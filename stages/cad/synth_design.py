@@ -47,20 +47,21 @@ class Design:
     sketches: tuple[SketchSpec, ...]
     features: tuple[FeatureSpec, ...]
 
-    def profile_extrude_count(self) -> int:
-        """Extrudes as DeepCAD counts them: one per profile of each feature."""
-        return sum(len(feature.profiles) for feature in self.features)
+    def used_profiles(self) -> list[Profile]:
+        """Every profile an extrude uses, once per use."""
+        return [
+            self.sketches[feature.sketch].profiles[index]
+            for feature in self.features
+            for index in feature.profiles
+        ]
 
     def estimated_code_chars(self) -> int:
         """Approximate length of the OpenECAD answer, to keep answers inside the context."""
         total = 0
-        for feature in self.features:
-            sketch = self.sketches[feature.sketch]
-            for index in feature.profiles:
-                profile = sketch.profiles[index]
-                total += CODE_CHARS_PER_PROFILE + CODE_CHARS_PER_LOOP * len(profile.loops)
-                for loop in profile.loops:
-                    total += sum(CODE_CHARS_PER_CURVE[type(c)] for c in loop.curves)
+        for profile in self.used_profiles():
+            total += CODE_CHARS_PER_PROFILE + CODE_CHARS_PER_LOOP * len(profile.loops)
+            for loop in profile.loops:
+                total += sum(CODE_CHARS_PER_CURVE[type(c)] for c in loop.curves)
         return total
 
 

@@ -96,7 +96,10 @@ class Variety:
     inch_share: float = 0.4  # share of parts drawn in inches
     quirks: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_QUIRKS))
     max_code_chars: int = 2000  # estimated OpenECAD answer length
-    max_extrudes: int = 10  # counted per profile, DeepCAD's own limit
+    # DeepCAD's own vectoriser drops models over these limits (extrudes counted per profile).
+    max_extrudes: int = 10
+    max_loops_per_profile: int = 6
+    max_curves_per_loop: int = 14
     min_feature_share: float = 0.01  # sliver threshold, share of the part's largest side
     max_solids: int = 1
 
@@ -113,6 +116,16 @@ class Variety:
     def with_families(self, names: list[str]) -> Variety:
         """The same settings drawing only ``names`` (at their default weights)."""
         return replace(self, families={n: DEFAULT_FAMILY_WEIGHTS.get(n, 1.0) for n in names})
+
+    def admits(self, design: Design) -> bool:
+        """True when ``design`` keeps within the extrude, loop, curve and answer budgets."""
+        profiles = design.used_profiles()
+        return (
+            len(profiles) <= self.max_extrudes
+            and all(len(p.loops) <= self.max_loops_per_profile for p in profiles)
+            and all(len(lp.curves) <= self.max_curves_per_loop for p in profiles for lp in p.loops)
+            and design.estimated_code_chars() <= self.max_code_chars
+        )
 
     def draw_family(self, rng: random.Random) -> str:
         names = sorted(self.families)

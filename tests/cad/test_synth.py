@@ -206,7 +206,10 @@ def test_designs_stay_within_answer_and_extrude_budgets() -> None:
     rng = random.Random(5)
     designs = [draw_design(rng, DEFAULT_VARIETY) for _ in range(300)]
     assert all(d.estimated_code_chars() <= DEFAULT_VARIETY.max_code_chars for d in designs)
-    assert all(d.profile_extrude_count() <= DEFAULT_VARIETY.max_extrudes for d in designs)
+    profiles = [d.used_profiles() for d in designs]
+    assert max(len(used) for used in profiles) <= 10  # DeepCAD's vectoriser limits
+    assert max(len(p.loops) for used in profiles for p in used) <= 6
+    assert max(len(lp.curves) for used in profiles for p in used for lp in p.loops) <= 14
     small = sum(1 <= len(d.features) <= 6 for d in designs)
     assert small >= 0.9 * len(designs)
     assert {d.family for d in designs} == set(FAMILIES)
