@@ -15,8 +15,19 @@ import random
 import string
 from typing import Any
 
-from stages.cad.model import Arc, Circle, Curve, ExtentType, Line, Operation, Profile, SketchPlane
-from stages.cad.synth_design import Design, SketchSpec, extent_range, loop_box
+from stages.cad.model import (
+    Arc,
+    Circle,
+    Curve,
+    ExtentType,
+    Line,
+    Operation,
+    Profile,
+    SketchPlane,
+    Vec3,
+)
+from stages.cad.synth_design import Design, FeatureSpec, SketchSpec, extent_range, loop_box
+from stages.cad.synth_shapes import ZERO, affine
 
 OPERATION_NAMES = {
     Operation.NEW_BODY: "NewBodyFeatureOperation",
@@ -41,7 +52,7 @@ def point(u: float, v: float, w: float = 0.0) -> dict[str, float]:
     return {"y": float(v), "x": float(u), "z": float(w)}
 
 
-def vector(v: tuple[float, float, float]) -> dict[str, float]:
+def vector(v: Vec3) -> dict[str, float]:
     return {"y": float(v[1]), "x": float(v[0]), "z": float(v[2])}
 
 
@@ -169,7 +180,7 @@ def _curve(
     curve: Curve, curve_id: str, plane: SketchPlane, rng: random.Random, rates: dict[str, float]
 ) -> dict[str, Any]:
     flip_normal = rng.random() < rates.get("flip_curve_normal", 0.0)
-    normal = tuple(-c + 0.0 for c in plane.normal) if flip_normal else plane.normal
+    normal = affine(ZERO, (-1.0, plane.normal)) if flip_normal else plane.normal
     if isinstance(curve, Line):
         start, end = curve.start, curve.end
         if rng.random() < rates.get("reverse_lines", 0.0):
@@ -191,7 +202,7 @@ def _curve(
     return _arc(curve, curve_id, normal, rng.random() < rates.get("arc_end_start", 0.0))
 
 
-def _arc(arc: Arc, curve_id: str, normal: tuple[float, float, float], swap: bool) -> dict[str, Any]:
+def _arc(arc: Arc, curve_id: str, normal: Vec3, swap: bool) -> dict[str, Any]:
     """DeepCAD's arc: swept counter-clockwise by ``end_angle`` from ``reference_vector``.
 
     The counter-clockwise start is stored as ``start_point`` or, when ``swap``, ``end_point``.
@@ -216,7 +227,7 @@ def _arc(arc: Arc, curve_id: str, normal: tuple[float, float, float], swap: bool
 
 
 def _extrude(
-    name: str, profiles: list[dict[str, str]], operation: Operation, feature: Any
+    name: str, profiles: list[dict[str, str]], operation: Operation, feature: FeatureSpec
 ) -> dict[str, Any]:
     two = feature.extent_two if feature.extent_type == ExtentType.TWO_SIDES else 0.0
     return {
@@ -245,8 +256,8 @@ def _unused_sketch(design: Design, rng: random.Random) -> SketchSpec:
     keep = rng.sample(list(source.profiles), k=max(1, len(source.profiles) // 2))
     p = source.plane
     move = rng.uniform(0.5, 2.0) * max(_profile_span(keep), 1e-3)
-    origin = tuple(p.origin[i] + move * p.normal[i] for i in range(3))
-    return SketchSpec(SketchPlane(origin, p.x_axis, p.y_axis, p.normal), tuple(keep))  # type: ignore[arg-type]
+    origin = affine(p.origin, (move, p.normal))
+    return SketchSpec(SketchPlane(origin, p.x_axis, p.y_axis, p.normal), tuple(keep))
 
 
 def _profile_span(profiles: list[Profile]) -> float:
@@ -271,7 +282,8 @@ def _bounding_box(design: Design) -> dict[str, Any]:
                 for u in (u0, u1):
                     for v in (v0, v1):
                         for w in (w0, w1):
-                            world = _to_world(sketch.plane, u, v, w)
+                            p = sketch.plane
+                            world = affine(p.origin, (u, p.x_axis), (v, p.y_axis), (w, p.normal))
                             for i in range(3):
                                 box_low[i] = min(box_low[i], world[i])
                                 box_high[i] = max(box_high[i], world[i])
@@ -284,12 +296,7 @@ def _bounding_box(design: Design) -> dict[str, Any]:
     if not math.isfinite(low[0]):
         low = high = [0.0, 0.0, 0.0]
     return {
-        "max_point": vector(tuple(high)),  # type: ignore[arg-type]
+        "max_point": vector((high[0], high[1], high[2])),
         "type": "BoundingBox3D",
-        "min_point": vector(tuple(low)),  # type: ignore[arg-type]
+        "min_point": vector((low[0], low[1], low[2])),
     }
-
-
-def _to_world(plane: SketchPlane, u: float, v: float, w: float) -> tuple[float, float, float]:
-    o, x, y, n = plane.origin, plane.x_axis, plane.y_axis, plane.normal
-    return tuple(o[i] + u * x[i] + v * y[i] + w * n[i] for i in range(3))  # type: ignore[return-value]

@@ -12,8 +12,20 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 
-from stages.cad.model import Arc, Circle, Curve, ExtentType, Line, Loop, Profile, SketchPlane, Vec2
+from stages.cad.model import (
+    Arc,
+    Circle,
+    Curve,
+    ExtentType,
+    Line,
+    Loop,
+    Profile,
+    SketchPlane,
+    Vec2,
+    Vec3,
+)
 from stages.cad.synth_design import Design, FeatureSpec, SketchSpec
+from stages.cad.synth_shapes import ZERO, affine
 
 Matrix = tuple[tuple[float, float, float], ...]
 
@@ -46,8 +58,9 @@ AXIS_ROTATIONS = _proper_rotations()
 def reorient(design: Design, rotation: Matrix) -> Design:
     """Turn the whole part by an axis rotation (the part lies on another face)."""
 
-    def turn(v: tuple[float, float, float]) -> tuple[float, float, float]:
-        return tuple(sum(rotation[r][c] * v[c] for c in range(3)) + 0.0 for r in range(3))  # type: ignore[return-value]
+    def turn(v: Vec3) -> Vec3:
+        x, y, z = (sum(rotation[r][c] * v[c] for c in range(3)) for r in range(3))
+        return (x, y, z)
 
     sketches = tuple(
         replace(
@@ -68,9 +81,10 @@ def flip_sketch(design: Design, index: int) -> Design:
     """Flip a sketch plane over (y and normal reversed); its extrudes change sign to match."""
     sketch = design.sketches[index]
     p = sketch.plane
-    neg = lambda v: (-v[0] + 0.0, -v[1] + 0.0, -v[2] + 0.0)  # noqa: E731
-    plane = SketchPlane(p.origin, p.x_axis, neg(p.y_axis), neg(p.normal))
-    profiles = _map_profiles(sketch.profiles, lambda u, v: (u, -v + 0.0), mirror=True)
+    plane = SketchPlane(
+        p.origin, p.x_axis, affine(ZERO, (-1.0, p.y_axis)), affine(ZERO, (-1.0, p.normal))
+    )
+    profiles = _map_profiles(sketch.profiles, lambda u, v: (u, -v), mirror=True)
     features = tuple(_flip_extent(f) if f.sketch == index else f for f in design.features)
     return _with_sketch(design, index, SketchSpec(plane, profiles), features)
 
@@ -87,8 +101,8 @@ def shift_origin(design: Design, index: int, du: float, dv: float) -> Design:
     """Move a sketch's origin within its plane; the curves keep their place in the world."""
     sketch = design.sketches[index]
     p = sketch.plane
-    origin = tuple(p.origin[i] + du * p.x_axis[i] + dv * p.y_axis[i] for i in range(3))
-    plane = SketchPlane(origin, p.x_axis, p.y_axis, p.normal)  # type: ignore[arg-type]
+    origin = affine(p.origin, (du, p.x_axis), (dv, p.y_axis))
+    plane = SketchPlane(origin, p.x_axis, p.y_axis, p.normal)
     profiles = _map_profiles(sketch.profiles, lambda u, v: (u - du, v - dv), mirror=False)
     return _with_sketch(design, index, SketchSpec(plane, profiles), design.features)
 
@@ -98,13 +112,11 @@ def spin_sketch(design: Design, index: int, quarter_turns: int) -> Design:
     cos, sin = ((1, 0), (0, 1), (-1, 0), (0, -1))[quarter_turns % 4]
     sketch = design.sketches[index]
     p = sketch.plane
-    x_axis = tuple(cos * p.x_axis[i] + sin * p.y_axis[i] + 0.0 for i in range(3))
-    y_axis = tuple(-sin * p.x_axis[i] + cos * p.y_axis[i] + 0.0 for i in range(3))
-    plane = SketchPlane(p.origin, x_axis, y_axis, p.normal)  # type: ignore[arg-type]
+    x_axis = affine(ZERO, (cos, p.x_axis), (sin, p.y_axis))
+    y_axis = affine(ZERO, (-sin, p.x_axis), (cos, p.y_axis))
+    plane = SketchPlane(p.origin, x_axis, y_axis, p.normal)
     profiles = _map_profiles(
-        sketch.profiles,
-        lambda u, v: (cos * u + sin * v + 0.0, -sin * u + cos * v + 0.0),
-        mirror=False,
+        sketch.profiles, lambda u, v: (cos * u + sin * v, -sin * u + cos * v), mirror=False
     )
     return _with_sketch(design, index, SketchSpec(plane, profiles), design.features)
 

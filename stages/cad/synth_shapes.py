@@ -89,6 +89,19 @@ def tilted_plane(origin: Vec3, tilt: float) -> SketchPlane:
     return plane(origin, (0.0, 1.0, 0.0), normal)
 
 
+def affine(origin: Vec3, *terms: tuple[float, Vec3]) -> Vec3:
+    """``origin + sum(weight * vector)``: a point placed in a frame, or a combined axis."""
+    x, y, z = origin
+    for weight, vector in terms:
+        x += weight * vector[0]
+        y += weight * vector[1]
+        z += weight * vector[2]
+    return (x, y, z)
+
+
+ZERO: Vec3 = (0.0, 0.0, 0.0)
+
+
 def _cross(a: Vec3, b: Vec3) -> Vec3:
     return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
 

@@ -120,11 +120,11 @@ def _loop_gap(
         if index not in samples and not _lone_circle(placed.loop):
             spacing = threshold / SAMPLES_PER_THRESHOLD
             samples[index] = _to_world(placed.plane, _sample_loop(placed.loop, spacing))
-    if circle_a or circle_b:
+    lone = circle_a or circle_b
+    if lone is not None:
         circle, other = (first, samples[b]) if circle_a else (second, samples[a])
-        radius = (circle_a or circle_b).radius  # type: ignore[union-attr]
         distances = np.linalg.norm(other - _world_center(circle), axis=1)
-        return float(np.min(np.abs(distances - radius)))
+        return float(np.min(np.abs(distances - lone.radius)))
     distance, _ = cKDTree(samples[a]).query(samples[b], k=1)
     return float(np.min(distance))
 

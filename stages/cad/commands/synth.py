@@ -92,12 +92,13 @@ def synthesise(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag)
 
 def _split(text: str) -> tuple[float, float, float]:
     try:
-        parts = tuple(float(p) for p in text.split(","))
+        train, validation, test = (float(p) for p in text.split(","))
     except ValueError as exc:
         raise UsageError(f"--split {text!r} is not three numbers") from exc
-    if len(parts) != 3 or any(not 0.0 <= p <= 1.0 for p in parts) or abs(sum(parts) - 1) > 1e-6:
+    parts = (train, validation, test)
+    if any(not 0.0 <= p <= 1.0 for p in parts) or abs(sum(parts) - 1) > 1e-6:
         raise UsageError(f"--split {text!r} must be three fractions that sum to 1")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def _variety(text: str) -> Variety:
