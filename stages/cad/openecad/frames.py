@@ -25,6 +25,10 @@ from stages.cad.openecad.numbers import np_round
 # OpenECAD's tolerance for "parallel", "on the plane" and "same distance" (millimetres).
 TOLERANCE = 1e-10
 MM_PER_M = 1000.0
+# How far OpenECAD's rebuilt axes may be from the plane's before they count as another plane:
+# its normal is exact to ~1e-6 and its x axis to ~1e-3; a mirrored one is off by O(1).
+FAITHFUL_NORMAL = 1e-4
+FAITHFUL_X_AXIS = 1e-2
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,22 @@ class Frame:
     normal: Vec3
     x_axis: Vec3
     y_axis: Vec3
+
+
+def code_frame(plane: SketchPlane) -> Frame:
+    """The frame code is written (and read back) in: OpenECAD's, unless its lossy round trip
+    turned the plane into a different one (a normal with a negative x component comes back
+    mirrored, and so would the solid), in which case the plane's own frame.
+
+    OpenECAD's x axis may differ from the plane's by up to ~1e-3 rad (its cosine is rounded
+    to 6 decimals); that is kept, as it is what OpenECAD prints.
+    """
+    frame = openecad_frame(plane)
+    normal_error = max(abs(a - b) for a, b in zip(frame.normal, plane.normal, strict=True))
+    x_error = max(abs(a - b) for a, b in zip(frame.x_axis, plane.x_axis, strict=True))
+    if normal_error <= FAITHFUL_NORMAL and x_error <= FAITHFUL_X_AXIS:
+        return frame
+    return Frame(frame.origin, plane.normal, plane.x_axis, plane.y_axis)
 
 
 def openecad_frame(plane: SketchPlane) -> Frame:

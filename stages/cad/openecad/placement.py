@@ -1,11 +1,11 @@
 """Where ``add_sketchplane`` and ``add_sketchplane_ref`` put a sketch plane.
 
-A relative plane is placed as OpenECAD's reader places it, in the frame OpenECAD rebuilds for
-the referenced extrude's plane (``frames.openecad_frame``), because the writer measured the
-2D origin in that same frame: ``sameplane`` on that plane, ``extent_one``/``extent_two`` on
-it moved along its normal by the extrude's extent, ``line`` on the plane through that line
-perpendicular to the sketch. ``angle`` turns the x axis about the new normal and ``reverse``
-flips the normal last.
+A relative plane is placed as OpenECAD's reader places it, in the frame the writer measured
+the 2D origin in (``frames.code_frame``: OpenECAD's own rebuilt frame of the referenced
+extrude's plane, unless that is a different plane): ``sameplane`` on that plane,
+``extent_one``/``extent_two`` on it moved along its normal by the extrude's extent, ``line`` on
+the plane through that line perpendicular to the sketch. ``angle`` turns the x axis about the
+new normal and ``reverse`` flips the normal last.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def relative_plane(
     line: int,
 ) -> SketchPlane:
     """The plane ``add_sketchplane_ref`` describes (``ref_extents`` in mm)."""
-    frame = fr.openecad_frame(ref_plane)
+    frame = fr.code_frame(ref_plane)
     ref_x, ref_y, ref_n = fr.unit(frame.x_axis), fr.unit(frame.y_axis), fr.unit(frame.normal)
     if kind == "line":
         if ref_line is None:

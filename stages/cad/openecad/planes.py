@@ -5,7 +5,9 @@ it: on the same plane (``sameplane``), on the plane moved to its ``extent_one`` 
 ``extent_two`` end (only when the new origin lies straight along the normal), or, for a
 plane perpendicular to it, through one of its lines (``line``). The first match wins; with
 none the plane is written absolutely. Tolerances, tests and their order are OpenECAD's, so
-the choice (and every digit) is the same as its converter's.
+the choice (and every digit) is the same as its converter's, except that an extent face is
+only used on the side its (signed) extent really reaches: OpenECAD compares distances without
+sign and would put the plane on the wrong side.
 """
 
 from __future__ import annotations
@@ -67,10 +69,20 @@ def _parallel(index: int, ref_index: int, ref: PlacedExtrude, target: Frame) -> 
         along_normal = fr.are_parallel(offset, plane.normal)
         height = fr.dot(offset, plane.normal)
         distance = fr.plane_distance(plane.origin, plane.x_axis, plane.y_axis, target.origin)
-        if along_normal and height > 0 and abs(distance - abs(ref.extent_one)) < TOLERANCE:
+        if (
+            along_normal
+            and height > 0
+            and abs(distance - abs(ref.extent_one)) < TOLERANCE
+            and ref.extent_one > 0  # OpenECAD misplaces the plane for a negative extent
+        ):
             kind = "extent_one"
             base = fr.add(plane.origin, fr.scale(plane.normal, ref.extent_one))
-        elif along_normal and height < 0 and abs(distance - abs(ref.extent_two)) < TOLERANCE:
+        elif (
+            along_normal
+            and height < 0
+            and abs(distance - abs(ref.extent_two)) < TOLERANCE
+            and ref.extent_two > 0
+        ):
             kind = "extent_two"
             base = fr.sub(plane.origin, fr.scale(plane.normal, ref.extent_two))
         else:

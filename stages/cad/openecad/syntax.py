@@ -95,7 +95,7 @@ def parse_statements(text: str) -> list[Statement]:
     except SyntaxError as exc:
         raise CodeError(exc.lineno or 0, f"syntax error: {exc.msg}") from None
     except (MemoryError, RecursionError, ValueError) as exc:
-        raise CodeError(0, f"code too complex to parse ({type(exc).__name__})") from None
+        raise CodeError(0, f"too complex to parse ({type(exc).__name__})") from None
     if len(module.body) > MAX_STATEMENTS:
         raise CodeError(0, f"{len(module.body)} statements, over the limit of {MAX_STATEMENTS}")
     return [_statement(node) for node in module.body]

@@ -3,12 +3,18 @@
 One block per extrude: its sketch plane (absolute or relative to an earlier extrude, see
 ``planes``), its loops in DeepCAD's canonical order (see ``loops``), then sketch and extrude.
 Lengths are millimetres, printed the numpy way (see ``numbers``).
+
+Where OpenECAD's converter would write code for a different solid, the writer stays true to
+the model instead (code that contradicts the rendered images would poison training): a
+sketch normal with a negative x component (OpenECAD's polar round trip mirrors it) is written
+as it is, and a plane is never written relative to an ``extent_one``/``extent_two`` face on the
+wrong side of a negative extent. No real sample has either; every other output is OpenECAD's.
 """
 
 from __future__ import annotations
 
 from stages.cad.model import CadModel, ExtentType, Extrude
-from stages.cad.openecad.frames import MM_PER_M, openecad_frame
+from stages.cad.openecad.frames import MM_PER_M, code_frame
 from stages.cad.openecad.loops import CodeArc, CodeCircle, CodeCurve, CodeLine, code_loops
 from stages.cad.openecad.numbers import format_scalar, format_vector
 from stages.cad.openecad.planes import PlacedExtrude, sketch_plane_code
@@ -39,7 +45,7 @@ def write_code(model: CadModel) -> str:
 def _place(extrude: Extrude) -> PlacedExtrude:
     extent_two = extrude.extent_two if extrude.extent_type == ExtentType.TWO_SIDES else 0.0
     return PlacedExtrude(
-        frame=openecad_frame(extrude.plane),
+        frame=code_frame(extrude.plane),
         extent_one=extrude.extent_one * MM_PER_M,
         extent_two=extent_two * MM_PER_M,
         loops=code_loops(extrude.profile),
