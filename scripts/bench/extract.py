@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -45,33 +46,43 @@ def ensure_root(cache: Path, count: int, seed: int, workers: int) -> Path:
     return cache
 
 
-class MemorySampler(threading.Thread):
-    """Samples the RSS of a process and its children until stopped."""
+def children_cpu_seconds() -> float:
+    """CPU time of finished child processes (the stage, and its workers once it reaped them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+
+class MemorySampler(threading.Thread):
+    """Samples the memory of a process and its children until stopped: the largest RSS of
+    the process and of any one child, and the whole tree summed both as RSS (pages shared
+    between forked processes counted in each) and as PSS (shared pages split between them)."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
         self.interval = interval
         self.stop = threading.Event()
         self.peak_main = 0
         self.peak_worker = 0
-        self.peak_tree = 0
+        self.peak_tree_rss = 0
+        self.peak_tree_pss = 0
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                main = self.process.memory_info().rss
+                main = self.process.memory_full_info()
                 children = []
                 for child in self.process.children(recursive=True):
                     try:
-                        children.append(child.memory_info().rss)
+                        children.append(child.memory_full_info())
                     except psutil.Error:
                         continue
             except psutil.Error:
                 return
-            self.peak_main = max(self.peak_main, main)
-            self.peak_worker = max(self.peak_worker, *children, 0)
-            self.peak_tree = max(self.peak_tree, main + sum(children))
+            self.peak_main = max(self.peak_main, main.rss)
+            self.peak_worker = max(self.peak_worker, *(c.rss for c in children), 0)
+            self.peak_tree_rss = max(self.peak_tree_rss, main.rss + sum(c.rss for c in children))
+            self.peak_tree_pss = max(self.peak_tree_pss, main.pss + sum(c.pss for c in children))
             self.stop.wait(self.interval)
 
 
@@ -86,6 +97,7 @@ def run_stage(
         "--workers", str(args.workers), "--progress", "json",
     ]  # fmt: skip
     started = time.monotonic()
+    cpu_before = children_cpu_seconds()
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     sampler = MemorySampler(proc.pid)
     sampler.start()
@@ -100,6 +112,7 @@ def run_stage(
             done = event
     proc.wait()
     seconds = time.monotonic() - started
+    result["cpu_seconds"] = children_cpu_seconds() - cpu_before
     sampler.stop.set()
     sampler.join()
     if proc.returncode != 0 or done.get("status") != "completed":
@@ -128,11 +141,22 @@ def main() -> int:
     print(f"extract {args.train} + {args.val} from {args.models} models, {args.workers} workers")
     print(f"  wall time        {seconds:7.1f} s   (target < {TARGET_SECONDS:.0f} s)")
     print(f"  models/s         {models / seconds:7.1f}")
+    cpu = result["cpu_seconds"]
     print(f"  stage's seconds  {result['seconds']:7.1f} s")
+    print(
+        f"  CPU time         {cpu:7.1f} s   ({1000 * cpu / models:.1f} ms/model, stage + workers)"
+    )
+    print(f"  CPU / workers    {cpu / args.workers:7.1f} s   (the wall time on idle cores)")
+    print(f"  load average     {os.getloadavg()[0]:7.1f}     (other work on this machine)")
     print(f"  checked          {result['checked']:7d}   skipped {result['skipped']}")
-    print(f"  peak RSS stage   {memory.peak_main / MB:7.0f} MB  (target < {TARGET_RSS_MB:.0f} MB)")
-    print(f"  peak RSS worker  {memory.peak_worker / MB:7.0f} MB")
-    print(f"  peak RSS tree    {memory.peak_tree / MB:7.0f} MB  (stage + workers, summed)")
+    print(f"  peak RSS stage   {memory.peak_main / MB:7.0f} MB  (the stage's own process)")
+    print(f"  peak RSS worker  {memory.peak_worker / MB:7.0f} MB  (its largest worker)")
+    print(
+        f"  peak PSS total   {memory.peak_tree_pss / MB:7.0f} MB  (stage + workers; target < 300)"
+    )
+    print(
+        f"  peak RSS total   {memory.peak_tree_rss / MB:7.0f} MB  (the same, shared pages summed)"
+    )
     return 0
 
 

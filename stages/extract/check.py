@@ -4,6 +4,10 @@ solid within a time limit and compute its geometric key (for deduplication).
 ``check_candidate`` runs in a pool worker and never raises: anything wrong with the model
 (or a bug it trips) comes back as a result with a short ``reason``, so one bad model is a
 counted skip and never the end of a batch.
+
+The geometry kernel (numpy, scipy, manifold3d, trimesh: about 90 MB) is imported inside the
+worker function, not here: the stage's parent process only schedules and copies files, and
+keeping the kernel out of it keeps the stage's memory to the workers' share.
 """
 
 from __future__ import annotations
@@ -13,10 +17,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
-from stages.cad.deepcad import load_deepcad, parse_deepcad
-from stages.cad.key import geometric_key
 from stages.cad.model import CadError, CadModel
-from stages.cad.solid import build_solid
 from stages.extract.pool import OrderedPool
 from stages.extract.sources import Candidate
 
@@ -48,6 +49,9 @@ class CheckResult:
 
 
 def check_candidate(candidate: Candidate, settings: CheckSettings) -> CheckResult:
+    from stages.cad.key import geometric_key
+    from stages.cad.solid import build_solid
+
     try:
         model = _parse(candidate)
         _apply_filters(model, settings)
@@ -71,6 +75,8 @@ def checking_pool(settings: CheckSettings, workers: int) -> OrderedPool[Candidat
 
 
 def _parse(candidate: Candidate) -> CadModel:
+    from stages.cad.deepcad import load_deepcad, parse_deepcad
+
     if candidate.text is not None:
         try:
             data = json.loads(candidate.text)
