@@ -104,6 +104,9 @@ class Variety:
     max_solids: int = 1
 
     def __post_init__(self) -> None:
+        # Plain dicts: a Variety travels to worker processes, and mapping proxies do not pickle.
+        object.__setattr__(self, "families", dict(self.families))
+        object.__setattr__(self, "quirks", dict(self.quirks))
         unknown = sorted(set(self.families) - set(FAMILIES))
         if unknown:
             raise ValueError(f"unknown part families: {', '.join(unknown)}")

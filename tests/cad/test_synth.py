@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,18 @@ def test_designs_stay_within_answer_and_extrude_budgets() -> None:
     small = sum(1 <= len(d.features) <= 6 for d in designs)
     assert small >= 0.9 * len(designs)
     assert {d.family for d in designs} == set(FAMILIES)
+
+
+def test_variety_chooses_families_and_sizes() -> None:
+    variety = replace(DEFAULT_VARIETY.with_families(["ring", "link"]), size_range=(0.1, 0.1))
+    rng = random.Random(2)
+    designs = [draw_design(rng, variety) for _ in range(40)]
+    assert {d.family for d in designs} == {"ring", "link"}
+    for seed in range(10):
+        solid = build_solid(parse_deepcad(generate_model(seed, "m", variety), "m"))
+        assert 0.05 <= float((solid.bbox[1] - solid.bbox[0]).max()) <= 0.2
+    with pytest.raises(ValueError, match="teapot"):
+        DEFAULT_VARIETY.with_families(["teapot"])
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
