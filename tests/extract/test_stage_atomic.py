@@ -1,5 +1,5 @@
-"""A stage killed mid-run leaves no folder that looks like a dataset, and the next run cleans
-up after it."""
+"""A stage killed mid-run leaves no folder that looks like a dataset: after SIGKILL only a
+hidden partial folder that the next run removes, after SIGTERM (a cancel) nothing at all."""
 
 from __future__ import annotations
 
@@ -9,15 +9,21 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 from tests.extract.roots import copies_root
 from tests.extract.stage_runs import extract_command, read_split, run_extract, stage_env
 
 
-def test_sigkill_mid_run_leaves_nothing_complete(tmp_path: Path) -> None:
-    root = copies_root(tmp_path / "root", train=3000, val=20)
-    data = tmp_path / "data"
-    output = data / "killed"
+@pytest.fixture(scope="module")
+def big_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Links enough models that an extract takes seconds, long enough to be interrupted."""
+    return copies_root(tmp_path_factory.mktemp("big") / "root", train=3000, val=20)
+
+
+def start_and_interrupt(root: Path, output: Path, sig: signal.Signals) -> tuple[int, list[dict]]:
+    """Start an extract, send ``sig`` once it has chosen a model, return (exit code, events)."""
     command = extract_command(
         "--source", "deepcad", "--root", str(root), "--train-size", "2500",
         "--val-size", "2", "--output", str(output), "--workers", "2",
@@ -30,27 +36,48 @@ def test_sigkill_mid_run_leaves_nothing_complete(tmp_path: Path) -> None:
         text=True,
         start_new_session=True,
     )
+    events = []
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            event = json.loads(line)
-            if event["event"] == "progress" and event["current"] >= 1:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "progress" and events[-1]["current"] >= 1:
                 break
         else:
             raise AssertionError("the stage ended before it made progress")
-        os.killpg(proc.pid, signal.SIGKILL)  # the stage and its workers, as a crash would
+        if sig == signal.SIGKILL:
+            os.killpg(proc.pid, sig)  # the stage and its workers, as a crash would
+        else:
+            proc.send_signal(sig)
+        events += [json.loads(line) for line in proc.stdout]
     finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+        proc.wait(timeout=60)
+    return proc.returncode, events
+
+
+def test_sigkill_leaves_only_a_partial_folder_the_next_run_removes(
+    big_root: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    output = data / "killed"
+    returncode, _ = start_and_interrupt(big_root, output, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL
     assert not output.exists()
     leftovers = list(data.iterdir())
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".killed.partial-")
     assert not (leftovers[0] / "dataset.json").exists()
 
     run = run_extract(
-        "--source", "deepcad", "--root", str(root), "--train-size", "3", "--val-size", "2",
+        "--source", "deepcad", "--root", str(big_root), "--train-size", "3", "--val-size", "2",
         "--output", str(output),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert len(read_split(output)["train"]) == 3
     assert [p.name for p in data.iterdir()] == ["killed"]
+
+
+def test_sigterm_cancels_and_cleans_up(big_root: Path, tmp_path: Path) -> None:
+    returncode, events = start_and_interrupt(big_root, tmp_path / "cancelled", signal.SIGTERM)
+    assert returncode == 130
+    assert events[-1] == {"event": "done", "status": "cancelled"}
+    assert list(tmp_path.iterdir()) == []
