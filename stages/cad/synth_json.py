@@ -81,16 +81,15 @@ class _Ids:
 def design_to_json(design: Design, rng: random.Random, rates: dict[str, float]) -> dict[str, Any]:
     """The DeepCAD JSON of ``design``; ``rates`` are the probabilities of each quirk."""
     ids = _Ids(rng)
-    sketch_ids = [ids.entity() for _ in design.sketches]
+    sketch_ids: dict[int, str] = {}  # in order of first use, as Onshape numbers them
     entities: dict[str, Any] = {}
     sequence: list[str] = []
-    written: set[int] = set()
     for number, feature in enumerate(design.features, start=1):
-        if feature.sketch not in written:
-            written.add(feature.sketch)
+        if feature.sketch not in sketch_ids:
+            sketch_ids[feature.sketch] = ids.entity()
             sketch = design.sketches[feature.sketch]
             entities[sketch_ids[feature.sketch]] = _sketch(
-                sketch, len(written), feature.sketch, rng, rates
+                sketch, len(sketch_ids), feature.sketch, rng, rates
             )
             sequence.append(sketch_ids[feature.sketch])
         extrude_id = ids.entity()
@@ -113,7 +112,7 @@ def design_to_json(design: Design, rng: random.Random, rates: dict[str, float]) 
     if design.sketches and rng.random() < rates.get("unused_sketch", 0.0):
         spare = _unused_sketch(design, rng)
         spare_id = ids.entity()
-        entities[spare_id] = _sketch(spare, len(written) + 1, len(design.sketches), rng, rates)
+        entities[spare_id] = _sketch(spare, len(sketch_ids) + 1, len(design.sketches), rng, rates)
         sequence.insert(rng.randint(1, len(sequence)), spare_id)
     order = list(entities)
     rng.shuffle(order)
