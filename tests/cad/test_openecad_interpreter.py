@@ -4,6 +4,7 @@ outside the language is refused with the line and the problem."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,10 @@ def test_error_names_the_offending_line() -> None:
         parse_code("\n".join(lines))
     assert info.value.line == 6
     assert "extra" in info.value.problem
+
+
+def test_text_that_python_would_warn_about_is_refused_silently() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CodeError):
+            parse_code("Curves0 = []\nC = add_circle(center=[0, 0], radius=1.x)\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,9 @@ def parse_statements(text: str) -> list[Statement]:
         raise CodeError(0, f"code is {len(text)} characters, over the limit of {MAX_CODE_CHARS}")
     _check_nesting(text)
     try:
-        module = ast.parse(text, mode="exec")
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal": the text is data
+            warnings.simplefilter("ignore")
+            module = ast.parse(text, mode="exec")
     except SyntaxError as exc:
         raise CodeError(exc.lineno or 0, f"syntax error: {exc.msg}") from None
     except (MemoryError, RecursionError, ValueError) as exc:
