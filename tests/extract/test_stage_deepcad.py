@@ -4,13 +4,15 @@ roots built from them to stage duplicates and broken models."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from stages.extract.sampling import TRAIN, VALIDATION
 from stages.extract.sources import DeepcadSource
-from tests.conftest import DEEPCAD_SAMPLES
+from tests.conftest import DEEPCAD_SAMPLES, REPO_ROOT
 from tests.extract.roots import layout_root, sample
 from tests.extract.stage_runs import keys_of, model_file, read_split, run_extract
 
@@ -230,3 +232,16 @@ def test_every_skip_reason_is_counted(tmp_path: Path) -> None:
         "too_many_extrudes": 1,
     }
     assert sorted(w["reason"] for w in run.of("warning")) == sorted(run.result["skipped"])
+
+
+def test_spec_script_is_the_same_stage(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "extract_deepcad_subset.py"),
+         "--source", "deepcad", "--train-size", "0", "--val-size", "1",
+         "--output", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "python -m stages.extract: argument --train-size: 0 is not at least 1"
+    ]
