@@ -22,9 +22,18 @@ PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def encode_png(pixels: NDArray[np.uint8]) -> bytes:
+    """PNG bytes of an (H, W, 3) or (H, W) image; a grey RGB image is stored as one channel
+    (the same picture, a third of the bytes to filter and compress)."""
+    if pixels.ndim == 3 and _is_grey(pixels):
+        pixels = np.ascontiguousarray(pixels[:, :, 0])
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
+
+
+def _is_grey(pixels: NDArray[np.uint8]) -> bool:
+    red = pixels[:, :, 0]
+    return bool(np.array_equal(red, pixels[:, :, 1]) and np.array_equal(red, pixels[:, :, 2]))
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -37,3 +37,15 @@ def test_atomic_write_replaces_the_old_file(tmp_path):
     path.write_bytes(b"old")
     write_atomic(path, encode_png(picture(64)))
     assert is_valid_png(path, 64)
+
+
+def test_grey_pictures_are_stored_as_one_channel_and_read_back_equal(tmp_path):
+    from PIL import Image
+
+    grey = np.repeat(picture(64)[:, :, :1], 3, axis=2)
+    for name, image in (("grey", grey), ("colour", picture(64))):
+        path = tmp_path / f"{name}.png"
+        write_atomic(path, encode_png(image))
+        with Image.open(path) as stored:
+            assert stored.mode == ("L" if name == "grey" else "RGB")
+            assert np.array_equal(np.asarray(stored.convert("RGB")), image)
