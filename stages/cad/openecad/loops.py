@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from stages.cad.model import Arc, Circle, Line, Profile, Vec2
 from stages.cad.openecad.numbers import np_round
 
@@ -117,11 +119,12 @@ def arc_mid(arc: Arc) -> Vec2:
     if arc.reference_vector is None:
         mid = arc.mid
         return (mid[0] * MM_PER_M, mid[1] * MM_PER_M)
+    # numpy's own matrix product, as OpenECAD does: BLAS may fuse the multiply-adds, and the
+    # sign of a zero residue (printed "-0.") depends on it.
     half = abs(arc.sweep) / 2
-    cos_h, sin_h = math.cos(half), math.sin(half)
-    rx, ry = arc.reference_vector
-    turned = (0.0 + cos_h * rx + -sin_h * ry, 0.0 + sin_h * rx + cos_h * ry)
-    return (center[0] + turned[0] * radius, center[1] + turned[1] * radius)
+    cos_h, sin_h = np.cos(half), np.sin(half)
+    turned = np.array([[cos_h, -sin_h], [sin_h, cos_h]]) @ np.array(arc.reference_vector)
+    return (center[0] + float(turned[0]) * radius, center[1] + float(turned[1]) * radius)
 
 
 def _to_code_curve(curve: Line | Arc | Circle) -> CodeCurve:
