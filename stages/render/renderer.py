@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from stages.render import backend
 from stages.render.edges import EdgeSet, build_edge_set, view_lines
+from stages.render.normals import corner_normals
 from stages.render.programs import make_program_cache
 from stages.render.settings import check_resolution
 from stages.render.views import VIEW_TABLE, Framing, frame_model
@@ -126,7 +127,7 @@ class OrthoRenderer:
         framing = frame_model(vertices)
         edges = build_edge_set(vertices, faces, np.asarray(mesh.feature_edges))
         corners = vertices[faces].reshape(-1, 3).astype(np.float32)
-        normals = np.repeat(edges.face_normals, 3, axis=0).astype(np.float32)
+        normals = corner_normals(vertices, faces, edges.face_normals).astype(np.float32)
         solid = pyrender.Primitive(
             positions=corners, normals=normals, mode=GL_TRIANGLES, material=self._solid_material
         )
