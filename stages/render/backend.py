@@ -36,9 +36,14 @@ def backend_name() -> str:
         return forced if forced in ("osmesa", "egl") else "pyglet"
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return "pyglet"
-    if Path("/dev/nvidiactl").exists() and ctypes.util.find_library("EGL"):
+    if nvidia_egl_available():
         return "egl"
     return "osmesa"
+
+
+def nvidia_egl_available() -> bool:
+    """An NVIDIA driver is loaded and an EGL loader is installed."""
+    return Path("/dev/nvidiactl").exists() and ctypes.util.find_library("EGL") is not None
 
 
 def _apply_numpy_shim() -> None:

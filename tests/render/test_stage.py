@@ -178,3 +178,32 @@ def test_single_model_that_does_not_build_is_bad_input(tmp_path, deepcad_samples
     log = events(done.stdout)
     assert [e["reason"] for e in log if e["event"] == "warning"] == ["no_geometry"]
     assert "no_geometry" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_cancels_the_run_and_stops_its_workers(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    psutil = pytest.importorskip("psutil")
+    names = sorted(p.stem for p in deepcad_samples.glob("*.json"))
+    root = sample_dataset(tmp_path / "data", names)
+    command = [
+        sys.executable, "-m", "stages.render", "--input", str(root), "--workers", "1",
+        "--views", ",".join(("front", "top", "right", "back", "left", "bottom", "iso")),
+        "--resolution", "2048", "--progress", "json",
+    ]  # fmt: skip
+    stage = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        for line in stage.stdout:
+            event = json.loads(line)
+            if event["event"] == "progress" and event["current"] >= 1:
+                break
+        workers = psutil.Process(stage.pid).children(recursive=True)
+        stage.terminate()
+        rest = [json.loads(line) for line in stage.stdout]
+        assert stage.wait(timeout=60) == 130
+    finally:
+        stage.kill()
+    assert rest[-1] == {"event": "done", "status": "cancelled"}
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert workers and not alive, "no render worker outlives a cancelled stage"
