@@ -360,6 +360,12 @@ class JobRunner:
         if status == "completed" and live.started_mono is not None:
             seconds = time.monotonic() - live.started_mono
             await self.store.record_rate(job.kind, float(job.progress.get("total") or 0), seconds)
+        # Hooks (e.g. the dataset manifest) run before anyone can see the job as finished.
+        for hook in self.finish_hooks.get(job.kind, []):
+            try:
+                await hook(job)
+            except Exception:
+                log.exception("finish hook for %s failed", job.id)
         self._record(
             live, "status", {"status": status, **({"error": job.error} if job.error else {})}
         )
@@ -378,11 +384,6 @@ class JobRunner:
         self.live.pop(job.id, None)
         live.finished.set()
         self.hub.close_job(job.id)
-        for hook in self.finish_hooks.get(job.kind, []):
-            try:
-                await hook(job)
-            except Exception:
-                log.exception("finish hook for %s failed", job.id)
         await self._schedule()
 
     def _stderr_tail(self, job_id: str, rc: int) -> str:
