@@ -19,10 +19,12 @@ import io
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -123,8 +125,23 @@ class MemorySampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def run_stage(module: str, args: list[str]) -> tuple[dict, MemorySampler, float]:
+@dataclass(frozen=True, slots=True)
+class StageRun:
+    result: dict
+    memory: MemorySampler
+    seconds: float  # wall time
+    cpu_seconds: float  # user + system time of the stage and all its workers
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of every finished, waited-for descendant (workers roll up into their stage)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_stage(module: str, args: list[str]) -> StageRun:
     command = [sys.executable, "-m", module, *args, "--progress", "json"]
+    cpu_before = children_cpu_seconds()
     started = time.monotonic()
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     sampler = MemorySampler(proc.pid)
@@ -144,7 +161,14 @@ def run_stage(module: str, args: list[str]) -> tuple[dict, MemorySampler, float]
     sampler.join()
     if proc.returncode != 0 or done.get("status") != "completed":
         raise SystemExit(f"{module} failed (exit {proc.returncode}): {done}")
-    return result, sampler, seconds
+    return StageRun(result, sampler, seconds, children_cpu_seconds() - cpu_before)
+
+
+def print_timing(name: str, run: StageRun, target: float, records: int) -> None:
+    print(f"{name:<16} {run.seconds:7.1f} s   (target < {target:.0f} s)")
+    print(f"  CPU time         {run.cpu_seconds:7.1f} s   (stage + workers; "
+          f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+    print(f"  records/s        {records / run.seconds:7.0f}   ({records} records)")
 
 
 def print_memory(memory: MemorySampler) -> None:
@@ -168,24 +192,25 @@ def main() -> int:
 
     print(f"{args.models} models, {3 * args.models} images of {args.resolution} px "
           f"(synthetic PNG drawings, not renders), {args.workers} workers")  # fmt: skip
-    converted, memory, seconds = run_stage("stages.convert", common)
+    convert = run_stage("stages.convert", common)
+    converted = convert.result
     records = converted["train_conversations"] + converted["val_conversations"]
-    print(f"convert          {seconds:7.1f} s   (target < {CONVERT_TARGET_S:.0f} s)")
-    print(f"  records/s        {records / seconds:7.0f}   ({records} records)")
+    print_timing("convert", convert, CONVERT_TARGET_S, records)
     dropped, failed = converted["dropped_too_long"], converted["failed_models"]
     print(f"  dropped too long {dropped:7d}   failed models: {failed}")
     print(f"  avg answer       {converted['avg_answer_chars']:7.0f} chars")
-    print_memory(memory)
+    print_memory(convert.memory)
 
-    validated, memory, seconds = run_stage("stages.validate", common)
+    validate = run_stage("stages.validate", common)
+    validated = validate.result
     stats, checks = validated["stats"], validated["validation"]
-    print(f"validate         {seconds:7.1f} s   (target < {VALIDATE_TARGET_S:.0f} s)")
-    records = stats["train_samples"] + stats["val_samples"]
-    print(f"  records/s        {records / seconds:7.0f}   ({records} records)")
+    print_timing(
+        "validate", validate, VALIDATE_TARGET_S, stats["train_samples"] + stats["val_samples"]
+    )
     print(f"  images decoded   {checks['images_checked']:7d}   answers interpreted "
           f"{stats['answers_interpreted']}, valid: {validated['valid']}")  # fmt: skip
     print(f"  problems         {validated['problem_counts']}")
-    print_memory(memory)
+    print_memory(validate.memory)
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, token_counter
-from stages.convert.dataset import LAYOUTS, DatasetError
+from stages.convert.dataset import LAYOUTS, DatasetError, read_manifest_or_empty
 from stages.convert.pool import default_workers
 from stages.convert.run import ConvertOptions, convert_dataset
 from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layout", default="per_view", help=f"one of {', '.join(LAYOUTS)}")
     parser.add_argument(
         "--views",
-        default=",".join(DEFAULT_VIEWS),
-        help="per_view layout: the views to make records for, comma separated",
+        help="per_view layout: the views to make records for, comma separated (default: the "
+        "views the dataset was rendered with, else front,top,right)",
     )
     parser.add_argument(
         "--randomize-templates",
@@ -54,10 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def checked_views(text: str) -> tuple[str, ...]:
-    """The render stage's view names (records are made on the images it writes)."""
+def checked_views(text: str | None, dataset: Path) -> tuple[str, ...]:
+    """The views asked for, else those the manifest says were rendered, else the default;
+    checked against the render stage's view names (records are made on its images)."""
     from stages.render.views import parse_views
 
+    if text is None:
+        rendered = (read_manifest_or_empty(dataset).get("render") or {}).get("views")
+        if isinstance(rendered, list):
+            rendered = ",".join(str(view) for view in rendered)
+        text = rendered if isinstance(rendered, str) and rendered else ",".join(DEFAULT_VIEWS)
     try:
         return parse_views(text)
     except ValueError as exc:
@@ -78,7 +84,7 @@ def options_from(args: argparse.Namespace) -> ConvertOptions:
         raise UsageError(f"dataset folder {args.dataset} does not exist")
     return ConvertOptions(
         layout=args.layout,
-        views=checked_views(args.views),
+        views=checked_views(args.views, args.dataset),
         randomize_templates=args.randomize_templates,
         seed=args.seed,
         max_answer_tokens=args.max_answer_tokens,

@@ -18,6 +18,7 @@ from stages.convert.codegen import ModelAnswer, answer_for_model
 from stages.convert.dataset import (
     IMAGES_FOLDER,
     RECORD_FILES,
+    DatasetError,
     ImageSlot,
     find_model_files,
     image_slots,
@@ -150,6 +151,11 @@ def convert_dataset(
     tally = Tally()
     warnings = CappedWarnings(reporter)
     planned = plan_models(dataset, options, tally, warnings)
+    if not planned and tally.missing_images:
+        raise DatasetError(
+            f"no image for the {options.layout} layout in {IMAGES_FOLDER}/ "
+            f"({tally.missing_images} missing): render the dataset for this layout first"
+        )
     reporter.start(len(planned), unit="models")
     answers = write_answers(planned, options, reporter, tally, warnings)
     ids = list(answers)

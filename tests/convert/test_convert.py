@@ -167,3 +167,19 @@ def test_cli_without_split_is_bad_input(tmp_path: Path) -> None:
     (dataset / "split.json").unlink()
     done = run_cli("--dataset", str(dataset))
     assert done.returncode == 2 and "split.json" in done.stderr
+
+
+def test_cli_defaults_to_the_views_the_dataset_was_rendered_with(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "d", train=TRAIN_IDS[:2], val=("00000767",))
+    manifest = json.loads((dataset / "dataset.json").read_text())
+    manifest["render"]["views"] = ["top", "iso"]
+    (dataset / "dataset.json").write_text(json.dumps(manifest))
+    assert run_cli("--dataset", str(dataset), "--workers", "1").returncode == 0
+    ids = [r["id"] for r in read_records(dataset, "train.json")]
+    assert ids == [f"{m}_{v}" for m in TRAIN_IDS[:2] for v in ("top", "iso")]
+
+
+def test_a_layout_without_any_image_is_bad_input(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "d", train=TRAIN_IDS[:2], val=(), image_names=VIEWS)
+    done = run_cli("--dataset", str(dataset), "--layout", "composite")
+    assert done.returncode == 2 and "composite" in done.stderr
