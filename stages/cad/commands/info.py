@@ -15,7 +15,7 @@ from typing import Any
 from stages.cad.deepcad import load_deepcad
 from stages.cad.key import geometric_key
 from stages.cad.model import CadError
-from stages.cad.solid import build_solid
+from stages.cad.solid import Solid, build_solid
 
 EXIT_BAD_MODEL = 2
 
@@ -40,9 +40,13 @@ def run(args: argparse.Namespace) -> int:
 def model_info(path: str, *, time_limit: float = 5.0) -> dict[str, Any]:
     """The facts ``info`` prints, for callers that want them without a subprocess."""
     model = load_deepcad(path)
-    solid = build_solid(model, time_limit=time_limit)
+    return solid_facts(model.id, build_solid(model, time_limit=time_limit))
+
+
+def solid_facts(model_id: str, solid: Solid) -> dict[str, Any]:
+    """``info``'s object for a built solid (``run-code`` prints the same)."""
     return {
-        "id": model.id,
+        "id": model_id,
         "volume": solid.volume,
         "bbox": solid.bbox.tolist(),
         "triangles": len(solid.faces),

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stages.cad.key import geometric_key
+from stages.cad.commands.info import solid_facts
 from stages.cad.model import CadError
 from stages.cad.openecad import parse_code
 from stages.cad.openecad.files import read_code_file
-from stages.cad.solid import Solid, build_solid
+from stages.cad.solid import build_solid
 
 EXIT_BAD_MODEL = 2
 
@@ -42,17 +42,3 @@ def code_info(path: str | Path, *, time_limit: float = 5.0) -> dict[str, Any]:
     """What ``run-code`` prints, for callers that want it without a subprocess."""
     model = parse_code(read_code_file(path), Path(path).stem)
     return solid_facts(model.id, build_solid(model, time_limit=time_limit))
-
-
-def solid_facts(model_id: str, solid: Solid) -> dict[str, Any]:
-    """``info``'s object for a built solid. ``info.model_info`` builds the same keys but only
-    from a DeepCAD file path; tests hold the two to the same keys and values."""
-    return {
-        "id": model_id,
-        "volume": solid.volume,
-        "bbox": solid.bbox.tolist(),
-        "triangles": len(solid.faces),
-        "watertight": solid.watertight,
-        "solids": solid.num_solids,
-        "key": geometric_key(solid),
-    }
