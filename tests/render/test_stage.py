@@ -9,14 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from stages.protocol import Reporter, UsageError
 from stages.render.batch import render_dataset
 from stages.render.images import is_valid_png
 from stages.render.settings import RenderSettings
 from tests.conftest import DEEPCAD_SAMPLES, REPO_ROOT
-from tests.render.parts import load_part_file, write_part_dataset
+from tests.render.parts import load_part_file, plate_with_hole, write_part_dataset
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -74,7 +76,7 @@ def run_dataset(root: Path, **kwargs) -> tuple[dict, list[dict]]:
     return result, events(out.getvalue())
 
 
-def test_a_batch_counts_failures_by_reason_and_resumes(tmp_path):
+def test_a_batch_counts_failures_by_reason_and_resumes(tmp_path, renderer):
     specs = {
         "plate": {"part": "plate_with_hole"},
         "bracket": {"part": "l_bracket"},
@@ -95,6 +97,11 @@ def test_a_batch_counts_failures_by_reason_and_resumes(tmp_path):
     assert progress[-1]["extra"]["images_rendered"] == 8
     assert log[0] == {"event": "start", "stage": "render", "total": 4, "unit": "models"}
 
+    with Image.open(tmp_path / "images" / "plate_front.png") as stored:
+        from_worker = np.asarray(stored.convert("RGB"))
+    in_process = renderer.render(plate_with_hole(), ["front"], 96)["front"]
+    assert np.array_equal(from_worker, in_process), "same pixels in any process"
+
     (tmp_path / "images" / "plate_top.png").write_bytes(b"half a file")
     second, _ = run_dataset(tmp_path, settings=settings, workers=1)
     assert second["skipped_existing"] == 1 and second["rendered"] == 1
@@ -109,6 +116,16 @@ def test_only_the_requested_models_are_rendered(tmp_path):
     assert sorted(p.name for p in (tmp_path / "images").iterdir())[0].startswith("b_")
     with pytest.raises(UsageError, match="none of the 1 requested"):
         run_dataset(tmp_path, workers=1, only=["zzz"])
+
+
+def test_synthetic_models_render_without_failures(tmp_path):
+    synth = pytest.importorskip("stages.cad.synth")
+    synth.write_dataset(tmp_path, 6, seed=3)
+    reporter = Reporter("render", "none")
+    settings = RenderSettings.checked(views="iso,front", resolution=128)
+    result = render_dataset(tmp_path, tmp_path, settings, reporter, workers=1)
+    assert (result["models"], result["rendered"], result["failed"]) == (6, 6, 0)
+    assert result["images_rendered"] == 12
 
 
 def sample_dataset(root: Path, names: list[str]) -> Path:
