@@ -103,6 +103,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
+    _check_arguments(args)  # before the heavy imports: a typo is answered at once
     import torch
     from PIL import Image
 
@@ -112,7 +113,6 @@ def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> d
     from stages.train.models import load_base_model, resolve_base_model
     from stages.train.tinyllava.generate import generate_answer
 
-    _check_arguments(args)
     runtime = resolve_runtime(args.device, args.precision)
     raw_val = read_split(args.dataset, "val")
     ref = resolve_base_model(args.checkpoint)
