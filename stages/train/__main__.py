@@ -1,0 +1,96 @@
+"""The training stage CLI: ``python -m stages.train --dataset DIR --output CKPT_DIR [...]``.
+
+Unset options take the mode's defaults (``config.MODE_DEFAULTS``). Emits the stage protocol's
+events: ``start`` (total optimizer steps), ``progress``, ``warning`` (skipped records),
+``metric`` (``kind`` step or epoch), ``result`` and ``done``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
+# Nothing is ever downloaded: models come from local directories or the local cache.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from stages.protocol import CancelFlag, Reporter, run_stage
+from stages.train.config import COMPILE_CHOICES, DEVICES, MODES, PRECISIONS, build_config
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="python -m stages.train",
+        description="LoRA fine-tuning of a vision-language model on a TinyLLaVA dataset",
+    )
+    p.add_argument(
+        "--dataset", type=Path, required=True, help="directory with train.json, val.json, images/"
+    )
+    p.add_argument("--output", type=Path, required=True, help="checkpoint directory of this run")
+    p.add_argument("--mode", choices=MODES, default="test-run")
+    p.add_argument("--train-samples", type=int, help="records used for training (default: mode's)")
+    p.add_argument("--val-samples", type=int, help="records used for validation")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--warmup-ratio", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--max-grad-norm", type=float)
+    p.add_argument("--lora-r", type=int)
+    p.add_argument("--lora-alpha", type=int)
+    p.add_argument("--lora-dropout", type=float)
+    p.add_argument(
+        "--lora-vision",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also put adapters on the vision tower",
+    )
+    p.add_argument("--base-model", help="tiny, a local checkpoint directory, or a cached hub id")
+    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--precision", choices=PRECISIONS)
+    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--image-size", type=int, help="pixels (tiny model only; others fix it)")
+    p.add_argument("--max-length", type=int, help="longest sequence; longer records are skipped")
+    p.add_argument("--log-every", type=int, help="optimizer steps between metric events")
+    p.add_argument("--save-every-steps", type=int, help="also checkpoint every N steps (0: off)")
+    p.add_argument("--keep-last", type=int, help="checkpoints kept")
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="continue the run saved in --output from its last checkpoint",
+    )
+    p.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--compile", choices=COMPILE_CHOICES, help="torch.compile decoder layers (auto: on CUDA)"
+    )
+    p.add_argument("--num-workers", type=int, help="DataLoader worker processes")
+    return p
+
+
+def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
+    from stages.train.finetune import run_training
+
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("dataset", "output", "mode", "progress")
+    }
+    config = build_config(args.dataset, args.output, args.mode, **options)
+    return run_training(config, reporter, cancel)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("train", build_parser(), _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
