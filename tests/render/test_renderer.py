@@ -135,6 +135,9 @@ def test_resolution_limits_render(renderer, resolution):
     assert image.shape == (resolution, resolution, 3)
     # a cube fills (0.88 / (2 * 0.816))^2 = 0.29 of a view: the iso view sets the common scale
     assert part_mask(image).mean() == pytest.approx(0.29, abs=0.03)
+    left, top, _, bottom = pixel_box(part_mask(image))
+    outline = ink_mask(image)[(top + bottom) // 2, left : left + 20].sum()
+    assert outline == max(1, resolution // 512), "edges thicken with the image"
 
 
 @pytest.mark.parametrize("resolution", [63, 2049])
