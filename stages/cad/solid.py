@@ -7,6 +7,13 @@ a share of the model's bounding-box diagonal, because parts range from 3.5 mm wa
 1.5 m rods. Sketch polygons are built in units scaled to the diagonal (manifold3d's 2D
 kernel rounds to 1e-8) and mapped into the sketch plane in metres.
 
+Faces that an exact kernel sees as one often differ by floating-point rounding (a join
+sketched at z = -0.025 on a body ending at z = -0.02500000000000001), and manifold3d, which
+fuses only exactly coincident faces, would keep the two bodies apart. So every coordinate
+along a sketch axis that is a world axis is snapped, as a world coordinate, to a power-of-two
+grid of about 1e-9 of the diagonal; the placement then adds and scales only grid multiples,
+so faces that coincide up to rounding come out exactly coincident.
+
 manifold3d evaluates without releasing Python's lock, so a running boolean cannot be
 interrupted: the cost is capped before building (extrude and polygon-vertex counts) and the
 time limit is checked after every boolean.
@@ -45,6 +52,10 @@ AREA_SHARE = 1e-10  # less than this share of the squared diagonal is no area
 CONTACT_AREA_SHARE = 1e-6
 VOLUME_SHARE = 1e-12  # smaller than this share of the cubed diagonal is empty
 AXIS_TOLERANCE = 1e-3  # how far a sketch frame may be from orthonormal
+AXIS_NOISE = 1e-12  # a unit axis component this small is rounding noise (the axis is a world axis)
+# The snap grid in sketch units: the coarsest power of two that lies on manifold3d's 1e-8 grid
+# (2**-8 = 390625e-8), so its 2D kernel keeps snapped coordinates exactly.
+SNAP_UNITS = 2.0**-8
 # Caps that bound one build to a few seconds on one core (measured: triangulating a profile
 # grows about quadratically with its holes and vertices; 5,000 vertices take up to 0.5 s).
 MAX_EXTRUDES = 100
@@ -75,6 +86,7 @@ class _Frame:
     x_axis: np.ndarray
     y_axis: np.ndarray
     normal: np.ndarray
+    along: tuple[int, int, int]  # the world axis that x, y and the normal each lie on, or -1
 
 
 def build_solid(model: CadModel, *, time_limit: float = 5.0) -> Solid:
@@ -87,16 +99,17 @@ def build_solid(model: CadModel, *, time_limit: float = 5.0) -> Solid:
         raise CadError("too_complex", f"{len(model.extrudes)} extrudes (limit {MAX_EXTRUDES})")
     frames = [_frame(e.plane) for e in model.extrudes]
     spans = [_extent_span(e) for e in model.extrudes]
-    diagonal = _model_diagonal(model.extrudes, frames, spans)
-    chord_tol = CHORD_TOLERANCE * diagonal
-    _check_complexity(model.extrudes, chord_tol)
+    bounds = [_profile_bounds(e.profile) for e in model.extrudes]
+    diagonal = _model_diagonal(frames, spans, bounds)
+    _check_complexity(model.extrudes, CHORD_TOLERANCE * diagonal)
 
     volume_eps = VOLUME_SHARE * diagonal**3
     bodies: Bodies = []
-    for index, (extrude, frame, span) in enumerate(zip(model.extrudes, frames, spans, strict=True)):
+    steps = zip(model.extrudes, frames, spans, bounds, strict=True)
+    for index, (extrude, frame, span, box) in enumerate(steps):
         if span[1] - span[0] <= LENGTH_SHARE * diagonal:
             raise CadError("degenerate", "extrude has zero depth")
-        part = _extrude_part(extrude.profile, frame, span, diagonal, chord_tol)
+        part = _extrude_part(extrude.profile, frame, span, box, diagonal)
         if index == 0:
             bodies = [part]
         elif extrude.operation == Operation.CUT:
@@ -147,8 +160,28 @@ def _frame(plane: SketchPlane) -> _Frame:
     if abs(float(np.dot(x_axis, normal))) > AXIS_TOLERANCE:
         raise CadError("degenerate", "sketch plane x axis is not perpendicular to its normal")
     x_axis = x_axis - np.dot(x_axis, normal) * normal
-    x_axis /= np.linalg.norm(x_axis)
-    return _Frame(origin, x_axis, np.cross(normal, x_axis), normal)
+    x = _clean_axis((x_axis / np.linalg.norm(x_axis)).tolist())
+    n = _clean_axis(normal.tolist())
+    y = _clean_axis(
+        [n[1] * x[2] - n[2] * x[1], n[2] * x[0] - n[0] * x[2], n[0] * x[1] - n[1] * x[0]]
+    )
+    along = (_world_axis(x), _world_axis(y), _world_axis(n))
+    return _Frame(origin, np.array(x), np.array(y), np.array(n), along)
+
+
+def _clean_axis(axis: list[float]) -> list[float]:
+    """A unit axis with its rounding noise removed: an axis along a world axis becomes exactly
+    that axis (so placing coordinates along it adds no rounding)."""
+    values = [0.0 if abs(c) < AXIS_NOISE else c for c in axis]
+    if sum(1 for c in values if c) == 1:
+        values = [math.copysign(1.0, c) if c else 0.0 for c in values]
+    return values
+
+
+def _world_axis(axis: list[float]) -> int:
+    """Which world axis a cleaned unit axis lies on, or -1."""
+    hits = [k for k, c in enumerate(axis) if c]
+    return hits[0] if len(hits) == 1 else -1
 
 
 def _extent_span(extrude: Extrude) -> tuple[float, float]:
@@ -167,12 +200,13 @@ def _extent_span(extrude: Extrude) -> tuple[float, float]:
 
 
 def _model_diagonal(
-    extrudes: tuple[Extrude, ...], frames: list[_Frame], spans: list[tuple[float, float]]
+    frames: list[_Frame],
+    spans: list[tuple[float, float]],
+    bounds: list[tuple[float, float, float, float]],
 ) -> float:
     """Diagonal of a box holding every extrude (curves by their circles' boxes)."""
     corners = []
-    for extrude, frame, (lo, hi) in zip(extrudes, frames, spans, strict=True):
-        u0, v0, u1, v1 = _profile_bounds(extrude.profile)
+    for frame, (lo, hi), (u0, v0, u1, v1) in zip(frames, spans, bounds, strict=True):
         for u in (u0, u1):
             for v in (v0, v1):
                 for w in (lo, hi):
@@ -206,27 +240,62 @@ def _profile_bounds(profile: Profile) -> tuple[float, float, float, float]:
 
 
 def _extrude_part(
-    profile: Profile, frame: _Frame, span: tuple[float, float], diagonal: float, chord_tol: float
+    profile: Profile,
+    frame: _Frame,
+    span: tuple[float, float],
+    bounds: tuple[float, float, float, float],
+    diagonal: float,
 ) -> manifold3d.Manifold:
     """The prism of one profile, placed in its sketch plane (in metres)."""
     for curve in (c for loop in profile.loops for c in loop.curves):
         if isinstance(curve, Arc | Circle) and curve.radius <= LENGTH_SHARE * diagonal:
             raise CadError("degenerate", f"curve radius {curve.radius} is zero at this scale")
     scale = _sketch_scale(diagonal)
-    polygons = [loop_points(loop, chord_tol) * scale for loop in profile.loops]
+    grid = SNAP_UNITS / scale  # in metres, a power of two
+    centre = (0.5 * (bounds[0] + bounds[2]), 0.5 * (bounds[1] + bounds[3]))
+    origin, sign, base, ref = _placement(frame, centre, grid)
+    loops = [loop_points(loop, CHORD_TOLERANCE * diagonal) for loop in profile.loops]
+    points = np.concatenate(loops) if len(loops) > 1 else loops[0]
+    placed = sign[:2] * (_snap(base[:2] + sign[:2] * points, grid) - ref[:2]) * scale
+    ends = np.cumsum([len(loop) for loop in loops]).tolist()
+    polygons = [placed[end - len(loop) : end] for loop, end in zip(loops, ends, strict=True)]
     section = profile_section(polygons, AREA_SHARE * (diagonal * scale) ** 2)
-    lo, hi = span
+    lo, hi = (sign[2] * (_snap(base[2] + sign[2] * t, grid) - ref[2]) for t in span)
     prism = manifold3d.Manifold.extrude(section, hi - lo).translate((0.0, 0.0, lo))
-    matrix = np.column_stack(
-        [frame.x_axis / scale, frame.y_axis / scale, frame.normal, frame.origin]
-    )
+    matrix = np.column_stack([frame.x_axis / scale, frame.y_axis / scale, frame.normal, origin])
     return prism.transform(matrix)
 
 
+def _placement(
+    frame: _Frame, centre: tuple[float, float], grid: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where a profile's prism is placed from (a grid point near the profile, so that sketch
+    units stay within the diagonal) and how a coordinate ``t`` along x, y or the normal is
+    re-expressed from there: ``sign * (snap(base + sign * t) - ref)``. Along world axis k the
+    snapped value is the world coordinate (``base`` is the frame origin's k, ``ref`` the new
+    origin's k), so placing it back adds grid multiples exactly; along a tilted axis ``t`` is
+    only moved to the centre (and onto the grid)."""
+    axes = (frame.x_axis, frame.y_axis, frame.normal)
+    origin = _snap(frame.origin + centre[0] * frame.x_axis + centre[1] * frame.y_axis, grid)
+    sign = np.ones(3)
+    base = np.array([-centre[0], -centre[1], 0.0])
+    ref = np.zeros(3)
+    for i, k in enumerate(frame.along):
+        if k >= 0:
+            sign[i], base[i], ref[i] = axes[i][k], frame.origin[k], origin[k]
+    return origin, sign, base, ref
+
+
+def _snap(values: np.ndarray, grid: float) -> np.ndarray:
+    """The nearest multiples of ``grid`` (a power of two, so the result is exact)."""
+    return np.round(values / grid) * grid
+
+
 def _sketch_scale(diagonal: float) -> float:
-    """A power of two (so scaling is exact) that brings the diagonal to 1024..2048 units,
-    where manifold3d's 2D rounding to 1e-8 is far below any tolerance."""
-    return 2.0 ** (10 - math.floor(math.log2(diagonal)))
+    """A power of two (so scaling is exact) that brings the diagonal to 2**21..2**22 units:
+    manifold3d's 2D rounding to 1e-8 is far below any tolerance, and the snap grid
+    (``SNAP_UNITS``, 2**-30..2**-29 of the diagonal) lies on it."""
+    return 2.0 ** (21 - math.floor(math.log2(diagonal)))
 
 
 def _check(bodies: Bodies, deadline: float, time_limit: float) -> None:
