@@ -5,8 +5,9 @@ rasteriser) cannot be interrupted from Python, and a ProcessPoolExecutor can nei
 worker nor say which model broke it. Here the parent hands each worker one model at a time over
 its own pipe, so it always knows what every worker is doing and since when. A worker past its
 deadline is killed and replaced (the model fails as ``timeout``); a worker that dies fails its
-model as ``worker_crashed``. Workers are also replaced after ``recycle_after`` models, a second
-line of defence against slow leaks in native libraries.
+model as ``worker_crashed``; when fresh workers keep dying before finishing any model, the
+set-up is broken and the run stops. Workers are also replaced after ``recycle_after`` models,
+a second line of defence against slow leaks in native libraries.
 
 Each worker creates its renderer itself (GL contexts do not survive a fork) and caps Mesa's
 rasteriser threads so that the workers together use the cores without oversubscribing them.
@@ -30,6 +31,7 @@ from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
 
 RECYCLE_AFTER = 2000
 HARD_LIMIT_GRACE_S = 10.0  # beyond the model's own time limit, for rendering
+MAX_FRESH_CRASHES = 3  # fresh workers dying in a row before this many models: a broken set-up
 STARTUP_ALLOWANCE_S = 60.0  # a fresh worker's first model also waits for imports and GL set-up
 
 
@@ -126,6 +128,7 @@ class RenderPool:
         self._context = multiprocessing.get_context("spawn")
         self._size = workers
         self._workers: list[_Worker] = []
+        self._fresh_crashes = 0  # workers in a row that died before finishing any model
 
     def __enter__(self) -> RenderPool:
         return self
@@ -205,24 +208,35 @@ class RenderPool:
             try:
                 outcome: ModelOutcome | SetupFailed = worker.connection.recv()
             except (EOFError, OSError):
-                outcome = _lost(task, "worker_crashed", self._exit_message(worker))
-                self._replace(worker, kill=True)
-                return outcome
+                return self._crashed(worker, task)
             if isinstance(outcome, SetupFailed):
                 raise RenderSetupError(f"a render worker cannot draw: {outcome.message}")
             worker.task = None
             worker.done += 1
+            self._fresh_crashes = 0
             if worker.done >= self.recycle_after:
                 self._replace(worker, kill=False)
             return outcome
         if worker.process.sentinel in ready:
-            outcome = _lost(task, "worker_crashed", self._exit_message(worker))
-            self._replace(worker, kill=True)
-            return outcome
+            return self._crashed(worker, task)
         if time.monotonic() >= worker.deadline:
             self._replace(worker, kill=True)
             return _lost(task, "timeout", f"still running after {self.hard_limit_s:.0f} s")
         return None
+
+    def _crashed(self, worker: _Worker, task: ModelTask) -> ModelOutcome:
+        """The model fails as ``worker_crashed``; workers that keep dying before finishing any
+        model mean a broken set-up, not broken models, and stop the run."""
+        outcome = _lost(task, "worker_crashed", self._exit_message(worker))
+        self._replace(worker, kill=True)
+        if worker.done == 0:
+            self._fresh_crashes += 1
+            if self._fresh_crashes >= MAX_FRESH_CRASHES:
+                raise RenderSetupError(
+                    f"{self._fresh_crashes} render workers in a row died before finishing a "
+                    f"model ({outcome.message})"
+                )
+        return outcome
 
     @staticmethod
     def _exit_message(worker: _Worker) -> str:

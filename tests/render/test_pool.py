@@ -46,3 +46,10 @@ def test_a_worker_without_gl_stops_the_run(tmp_path, monkeypatch):
     specs = {"m": {"part": "l_bracket"}}
     with RenderPool(1, SETTINGS, load=load_part_file) as pool, pytest.raises(RenderSetupError):
         list(pool.run(tasks_for(tmp_path, specs)))
+
+
+def test_workers_that_keep_dying_at_once_stop_the_run(tmp_path):
+    specs = {f"crash{i}": {"crash": 3} for i in range(4)}
+    pool = RenderPool(1, SETTINGS, load=load_part_file)
+    with pool, pytest.raises(RenderSetupError, match="3 render workers in a row died"):
+        list(pool.run(tasks_for(tmp_path, specs)))
