@@ -70,6 +70,7 @@ class OrthoRenderer:
         otherwise the first ``render`` creates it."""
         self._pyrender = backend.load_pyrender(software_threads)
         self._offscreen: Any = None
+        self._wide_lines_refused = False
         self._resolution = 0
         self._solid_material = self._pyrender.MetallicRoughnessMaterial(
             baseColorFactor=SOLID_COLOR, metallicFactor=0.0, roughnessFactor=1.0
@@ -173,6 +174,17 @@ class OrthoRenderer:
             if line_node is not None:
                 scene.remove_node(line_node)
 
+    def _set_line_width(self, gl: Any, width: float) -> None:
+        """Wide lines where the context allows them (forward-compatible core contexts, as on
+        macOS, only draw 1-pixel lines and reject any other width)."""
+        if width > 1.0 and not self._wide_lines_refused:
+            try:
+                gl.glLineWidth(width)
+                return
+            except gl.GLError:
+                self._wide_lines_refused = True
+        gl.glLineWidth(1.0)
+
     def _draw(self, offscreen: Any, scene: Any) -> NDArray[np.uint8]:
         """One frame, colour only (pyrender's own path also reads and converts depth)."""
         from OpenGL import GL
@@ -180,7 +192,7 @@ class OrthoRenderer:
         flags = self._pyrender.RenderFlags.NONE
         platform, inner = offscreen._platform, offscreen._renderer
         platform.make_current()
-        GL.glLineWidth(line_width(self._resolution))
+        self._set_line_width(GL, line_width(self._resolution))
         if platform.supports_framebuffers():
             color, _depth = inner.render(scene, flags | self._pyrender.RenderFlags.OFFSCREEN)
         else:
