@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from stages.train.data import Collator, read_split, record_texts
-from stages.train.lora import load_adapter
+from stages.train.lora import attach_lora, load_adapter
 from stages.train.models import load_base_model, resolve_base_model
 from stages.train.synthetic import write_synthetic_dataset
 from stages.train.tinyllava.chat import OPENECAD_SYSTEM, SYSTEM_PROMPT_KEY
@@ -140,3 +140,52 @@ def test_the_trained_adapter_is_evaluated_on_validation_records(
     rows = [json.loads(line) for line in generations.read_text().splitlines()]
     assert len(rows) == 2
     assert all(row["new_tokens"] <= 12 and isinstance(row["generated"], str) for row in rows)
+
+
+@pytest.mark.parametrize("decoder", ["openelm", "llama"])
+def test_activation_checkpointing_recomputes_layers_and_keeps_gradients(
+    decoder, openelm_checkpoint, checkpoint_for, monkeypatch
+) -> None:
+    directory = openelm_checkpoint if decoder == "openelm" else checkpoint_for(decoder)
+    ids = torch.tensor([[1, 5, 6, *[-200] * 15, 7, 8, 9, 2]] * 2)
+    labels = ids.clone()
+    labels[:, :18] = -100
+    ids[1, -2:], labels[1, -2:] = 0, -100
+    mask = (labels != -100) | (torch.arange(ids.shape[1]) < 20)
+    pixels = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+
+    def gradients(checkpointing: bool) -> tuple[dict, int]:
+        bundle = load_base_model(resolve_base_model(str(directory)))
+        torch.manual_seed(0)  # the same adapter initialisation both times
+        model = attach_lora(bundle, r=4, alpha=8, dropout=0.0, include_vision=True)
+        for name, param in model.named_parameters():
+            if "lora_B" in name:  # non-zero, so adapter gradients flow everywhere
+                torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(0))
+        if checkpointing:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+        calls = []
+        attention = torch.nn.functional.scaled_dot_product_attention
+
+        def counted(*args, **kwargs):
+            calls.append(1)
+            return attention(*args, **kwargs)
+
+        # every attention layer, decoder and vision tower, goes through this function
+        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counted)
+        model.train()
+        model(
+            input_ids=ids, attention_mask=mask.long(), pixel_values=pixels, labels=labels
+        ).loss.backward()
+        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", attention)
+        grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+        return grads, len(calls)
+
+    plain, plain_calls = gradients(False)
+    checkpointed, checkpointed_calls = gradients(True)
+    layers = (3 if decoder == "openelm" else 2) + 2  # decoder layers + vision layers used
+    assert (plain_calls, checkpointed_calls) == (layers, 2 * layers)  # rerun in backward
+    assert plain.keys() == checkpointed.keys() and all(g is not None for g in plain.values())
+    for name, grad in plain.items():
+        assert torch.allclose(grad, checkpointed[name], atol=1e-6), name

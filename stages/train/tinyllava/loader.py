@@ -19,11 +19,17 @@ if TYPE_CHECKING:
     from stages.train.tinyllava.config import TinyLlavaConfig
     from stages.train.tinyllava.model import TinyLlavaModel
 
-# LoRA on SigLIP's encoder layers only: its pooling head is stored but never used.
-VISION_LORA = (
-    r".*vision_tower\._vision_tower\.vision_model\.encoder\.layers\.\d+\."
-    r"(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.(fc1|fc2))"
-)
+
+def vision_lora_pattern(layers_used: int) -> str:
+    """LoRA on the SigLIP encoder layers that feed the features: the layers after the feature
+    layer and the pooling head are stored but never run, so adapters there would never learn."""
+    layers = "|".join(str(i) for i in range(layers_used))
+    return (
+        rf".*vision_tower\._vision_tower\.vision_model\.encoder\.layers\.({layers})\."
+        r"(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.(fc1|fc2))"
+    )
+
+
 # Matched by name suffix in peft: the inner Sequential, so the outer ``connector`` (whose
 # name is also a suffix of ``connector._connector``) is not wrapped twice.
 CONNECTOR_MODULE = "_connector"
@@ -78,7 +84,9 @@ def load_tinyllava(ref: BaseModelRef, dtype: torch.dtype, image_size: int | None
         image_size=config.image_size,
         max_positions=min(config.max_length, decoder_positions),
         lora_targets=LoraTargets(
-            language=family.lora_pattern, vision=VISION_LORA, fully_trained=(CONNECTOR_MODULE,)
+            language=family.lora_pattern,
+            vision=vision_lora_pattern(model.vision_tower.layers_used),
+            fully_trained=(CONNECTOR_MODULE,),
         ),
         decoder_layers=family.layers(model.language_model),
         extra={"tinyllava_config": config},

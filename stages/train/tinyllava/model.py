@@ -90,9 +90,12 @@ class TinyLlavaModel(nn.Module):
     def gradient_checkpointing_enable(
         self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
     ) -> None:
+        """The training loop's switch: activation checkpointing in decoder and vision tower."""
         kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
-        self.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        self.vision_tower.siglip.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        self.language_model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        self.vision_tower.siglip.activation_checkpointing_enable(
+            activation_checkpointing_kwargs=kwargs
+        )
 
 
 def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:

@@ -301,12 +301,13 @@ class OpenElmForCausalLM(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.transformer.token_embeddings
 
-    def gradient_checkpointing_enable(
-        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None
     ) -> None:
+        """Recompute each layer's activations in the backward pass (transformers' name)."""
         self.transformer.gradient_checkpointing = True
         self.transformer.checkpoint_kwargs = dict(
-            gradient_checkpointing_kwargs or {"use_reentrant": False}
+            activation_checkpointing_kwargs or {"use_reentrant": False}
         )
 
     def forward(
