@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from stages.train.tinyllava.config import CheckpointError, read_config
 from stages.train.tinyllava.loader import load_tinyllava_model
+from stages.train.tinyllava.model import TinyLlavaModel
 from stages.train.tinyllava.openelm import openelm_dims
 from tests.train_tinyllava.checkpoints import IMAGE_TOKENS, OPENELM_LAYERS, OPENELM_TEXT
 
@@ -82,3 +84,23 @@ def test_unsupported_checkpoints_are_refused_clearly(openelm_checkpoint, tmp_pat
     broken = edited_copy(openelm_checkpoint, tmp_path / "c", edit)
     with pytest.raises(CheckpointError, match=message):
         load_tinyllava_model(broken)
+
+
+def test_the_real_openecad_shape_has_089b_parameters_and_728_image_tokens(tmp_path: Path) -> None:
+    """OpenECADv2-SigLIP-0.89B's config (OpenELM-450M, SigLIP so400m at 384 px), built on the
+    meta device: no memory, only shapes."""
+    text = {**OPENELM_450M, "max_context_length": 2048}
+    vision = {
+        "model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304,
+        "num_hidden_layers": 27, "num_attention_heads": 16, "image_size": 384, "patch_size": 14,
+    }  # fmt: skip
+    config = {"model_type": "tinyllava", "connector_type": "mlp2x_gelu"}
+    config |= {"text_config": {"model_type": "openelm", **text}, "vision_config": vision}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with torch.device("meta"):
+        model = TinyLlavaModel(read_config(tmp_path))
+    parameters = sum(p.numel() for p in model.parameters())
+    assert round(parameters / 1e9, 2) == 0.89
+    assert model.num_image_tokens == 728
+    connector = [tuple(p.shape) for p in model.connector.parameters()]
+    assert connector == [(1536, 1152), (1536,), (1536, 1536), (1536,)]

@@ -87,15 +87,21 @@ class TinyLlavaModel(nn.Module):
             loss=loss, logits=output.logits, past_key_values=output.past_key_values
         )
 
-    def gradient_checkpointing_enable(
-        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None
     ) -> None:
-        """The training loop's switch: activation checkpointing in decoder and vision tower."""
-        kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
+        """Recompute activations in the backward pass, in decoder and vision tower alike."""
+        kwargs = activation_checkpointing_kwargs or {"use_reentrant": False}
         self.language_model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         self.vision_tower.siglip.activation_checkpointing_enable(
             activation_checkpointing_kwargs=kwargs
         )
+
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """The same switch under transformers' older name."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs)
 
 
 def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
