@@ -37,7 +37,8 @@ class ConfigError(UsageError):
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``None`` sizes mean "all records"; ``image_size`` None means the
-    base model's own (the tiny model then uses 224 px)."""
+    base model's own (the tiny model then uses 224 px); ``num_workers`` None means 4 DataLoader
+    workers on CUDA and none on a CPU; ``compile`` auto means on CUDA only."""
 
     dataset: Path
     output: Path
@@ -68,7 +69,7 @@ class TrainConfig:
     resume: bool = False
     group_by_length: bool = False
     compile: str = "auto"
-    num_workers: int = 0
+    num_workers: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -161,7 +162,7 @@ def validate(c: TrainConfig) -> None:
     )
     _require(c.max_length >= 32, "max_length", "must be at least 32 tokens")
     _require(c.save_every_steps >= 0, "save_every_steps", "must be 0 (off) or more")
-    _require(c.num_workers >= 0, "num_workers", "must be 0 or more")
+    _require(c.num_workers is None or c.num_workers >= 0, "num_workers", "must be 0 or more")
     _require(bool(c.base_model.strip()), "base_model", "must not be empty")
 
 

@@ -70,6 +70,7 @@ log = logging.getLogger("stages.train")
 
 # Records whose texts train the tiny model's tokenizer (plenty for a 1k vocabulary).
 TOKENIZER_CORPUS_RECORDS = 2000
+DEFAULT_GPU_WORKERS = 4
 
 
 # -- setup ----------------------------------------------------------------------------------------
@@ -133,8 +134,33 @@ def build_examples(
     return examples
 
 
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute activations in the backward pass (transformers 5 renamed the switch; native
+    loaders keep the older name)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def compile_enabled(config: TrainConfig, runtime: Runtime) -> bool:
     return config.compile == "on" or (config.compile == "auto" and runtime.is_cuda)
+
+
+def compile_decoder(bundle: VlmBundle) -> None:
+    """Compile each decoder layer in place (after the adapters are attached): one compiled
+    graph serves every layer, so the first compile is short and the loop code is unchanged."""
+    for layer in bundle.decoder_layers:
+        layer.compile()
+
+
+def data_workers(config: TrainConfig, runtime: Runtime) -> int:
+    """Image decoding in worker processes keeps a GPU fed; on a CPU they would compete with
+    the training threads for the same cores."""
+    if config.num_workers is not None:
+        return config.num_workers
+    return DEFAULT_GPU_WORKERS if runtime.is_cuda else 0
 
 
 # -- one step -------------------------------------------------------------------------------------
@@ -240,7 +266,7 @@ def make_loader(
         dataset,
         batch_sampler=batches,
         collate_fn=collator,
-        num_workers=config.num_workers,
+        num_workers=data_workers(config, runtime),
         pin_memory=runtime.is_cuda,
         generator=torch.Generator(),
     )
@@ -361,10 +387,9 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
     )
     model.to(runtime.device)
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(bundle.model)
     if compile_enabled(config, runtime):
-        for layer in bundle.decoder_layers:
-            layer.compile()
+        compile_decoder(bundle)
     batches_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs

@@ -168,7 +168,7 @@ def load_base_model(
 def _count_image_tokens(model: nn.Module, image_size: int) -> int:
     """Ask the vision path itself: the count depends on class tokens and selection strategy."""
     param = next(model.parameters())
-    probe = torch.zeros(1, 3, image_size, image_size, dtype=param.dtype)
+    probe = torch.zeros(1, 3, image_size, image_size, dtype=param.dtype, device=param.device)
     with torch.no_grad():
         features = model.get_image_features(pixel_values=probe)
     features = getattr(features, "pooler_output", features)
@@ -190,7 +190,13 @@ def load_llava(ref: BaseModelRef, dtype: torch.dtype, image_size: int | None) ->
         )
     tokenizer = AutoTokenizer.from_pretrained(ref.path, local_files_only=True)
     processor = AutoImageProcessor.from_pretrained(ref.path, local_files_only=True)
+    return llava_bundle(ref, model, tokenizer, processor)
+
+
+def llava_bundle(ref: BaseModelRef, model: nn.Module, tokenizer: Any, processor: Any) -> VlmBundle:
+    """The bundle of a built ``LlavaForConditionalGeneration`` (benchmarks build one directly)."""
     projections = r"(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+    image_size = int(model.config.vision_config.image_size)
     return VlmBundle(
         ref=ref,
         model=model,
@@ -198,8 +204,8 @@ def load_llava(ref: BaseModelRef, dtype: torch.dtype, image_size: int | None) ->
         image_processor=processor,
         prompt=PromptFormat(),
         image_token_id=int(model.config.image_token_index),
-        num_image_tokens=_count_image_tokens(model, native_size),
-        image_size=native_size,
+        num_image_tokens=_count_image_tokens(model, image_size),
+        image_size=image_size,
         max_positions=int(model.config.text_config.max_position_embeddings),
         lora_targets=LoraTargets(
             language=rf".*language_model\..*\.{projections}",

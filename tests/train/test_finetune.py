@@ -140,3 +140,22 @@ def test_bad_requests_exit_2_with_one_line(
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and field in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_vision_adapters_checkpointing_and_accumulation(
+    golden_dataset: Path, tmp_path: Path
+) -> None:
+    """The optional paths: LoRA on the vision tower, gradient checkpointing, a data worker
+    process, accumulation (4 samples, batch 1, 3 micro-batches per step: steps of 3 and 1)."""
+    output = tmp_path / "ckpt"
+    argv = ["--dataset", str(golden_dataset), "--output", str(output), *TRAIN_ARGS]
+    extra = ["--epochs", "1", "--batch-size", "1", "--grad-accum", "3", "--train-samples", "4",
+             "--val-samples", "1", "--lora-vision", "--gradient-checkpointing",
+             "--num-workers", "1"]  # fmt: skip
+    code, events = run_cli([*argv, *extra])
+    assert code == 0, events[-1]
+    result = events_of(events, "result")[0]
+    assert result["steps"] == 2 and result["performance"]["avg_batch_time"] > 0
+    adapter = json.loads((output / "adapter" / "adapter_config.json").read_text())
+    assert "vision_tower" in adapter["target_modules"]
+    assert adapter["modules_to_save"] == ["multi_modal_projector"]
