@@ -81,30 +81,31 @@ def cpu_test_run() -> dict[str, Any]:
     }
 
 
-def _random_089b(lora_dropout: float) -> tuple[Any, Any]:
-    """The 0.89B-shaped LLaVA on the GPU in bf16, with adapters; returns (peft model, bundle)."""
+def _random_vlm(shape: Any, device: str, lora_dropout: float) -> tuple[Any, Any]:
+    """A random LLaVA of ``shape`` with adapters (bf16 base on CUDA); returns (model, bundle)."""
     from transformers import LlavaForConditionalGeneration
 
     from stages.train.lora import attach_lora
     from stages.train.models import BaseModelRef, llava_bundle
-    from stages.train.tiny import OPENECAD_089B_SHAPE, llava_config
+    from stages.train.tiny import llava_config
 
-    shape = OPENECAD_089B_SHAPE
     config = llava_config(
         shape, image_size=IMAGE_SIZE, vocab_size=shape.vocab_size,
         image_token_id=shape.vocab_size - 1, pad_token_id=0, bos_token_id=1, eos_token_id=2,
         max_positions=2048,
     )  # fmt: skip
     torch.manual_seed(0)
-    with torch.device("cuda"):
-        base = LlavaForConditionalGeneration(config).to(torch.bfloat16)
-    bundle = llava_bundle(BaseModelRef("openecad-0.89b-shape", "random", "llava"), base, None, None)
+    with torch.device(device):
+        base = LlavaForConditionalGeneration(config)
+    if device == "cuda":
+        base = base.to(torch.bfloat16)
+    bundle = llava_bundle(BaseModelRef("random", "random", "llava"), base, None, None)
     return attach_lora(bundle, r=128, alpha=256, dropout=lora_dropout, include_vision=False), bundle
 
 
-def _batch(bundle: Any, batch_size: int, with_mask: bool) -> dict[str, Any]:
+def _batch(bundle: Any, batch_size: int, with_mask: bool, device: str) -> dict[str, Any]:
     vocab = bundle.model.config.text_config.vocab_size
-    ids = torch.randint(3, vocab - 1, (batch_size, SEQUENCE_TOKENS), device="cuda")
+    ids = torch.randint(3, vocab - 1, (batch_size, SEQUENCE_TOKENS), device=device)
     ids[:, 0] = 1
     ids[:, 1 : 1 + bundle.num_image_tokens] = bundle.image_token_id
     labels = ids.clone()
@@ -113,11 +114,19 @@ def _batch(bundle: Any, batch_size: int, with_mask: bool) -> dict[str, Any]:
         "input_ids": ids,
         "labels": labels,
         "attention_mask": torch.ones_like(ids) if with_mask else None,
-        "pixel_values": torch.randn(batch_size, 3, IMAGE_SIZE, IMAGE_SIZE, device="cuda"),
+        "pixel_values": torch.randn(batch_size, 3, IMAGE_SIZE, IMAGE_SIZE, device=device),
     }
 
 
-def gpu_loop(variant: str, batch_sizes: list[int], steps: int) -> list[dict[str, Any]]:
+def _synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def gpu_loop(
+    variant: str, batch_sizes: list[int], steps: int, shape: Any, device: str = "cuda"
+) -> list[dict[str, Any]]:
+    """Time one loop variant; ``device`` cpu (with a tiny shape) only checks the code path."""
     from transformers import get_cosine_schedule_with_warmup
 
     from stages.train.config import build_config
@@ -126,8 +135,8 @@ def gpu_loop(variant: str, batch_sizes: list[int], steps: int) -> list[dict[str,
     from stages.train.lora import trainable_parameters
 
     ours = variant == "ours"
-    runtime = resolve_runtime("cuda", "bf16")
-    model, bundle = _random_089b(lora_dropout=0.0 if ours else 0.05)
+    runtime = resolve_runtime(device, "bf16" if device == "cuda" else "fp32")
+    model, bundle = _random_vlm(shape, device, lora_dropout=0.0 if ours else 0.05)
     if ours:
         compile_decoder(bundle)
     config = build_config(Path("."), Path("."), "full", learning_rate=1e-4)
@@ -142,35 +151,32 @@ def gpu_loop(variant: str, batch_sizes: list[int], steps: int) -> list[dict[str,
     model.train()
     rows = []
     for batch_size in batch_sizes:
-        batch = _batch(bundle, batch_size, with_mask=not ours)
+        batch = _batch(bundle, batch_size, with_mask=not ours, device=device)
+        row: dict[str, Any] = {"bench": f"train.gpu_{variant}", "batch_size": batch_size}
         try:
             for i in range(WARMUP_STEPS + steps):
                 if i == WARMUP_STEPS:
-                    torch.cuda.synchronize()
-                    torch.cuda.reset_peak_memory_stats()
+                    _synchronize(device)
+                    if device == "cuda":
+                        torch.cuda.reset_peak_memory_stats()
                     start = time.perf_counter()
                 optim.backward(batch_loss(model, batch, runtime))
                 optim.step()
-            torch.cuda.synchronize()
+            _synchronize(device)
             seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "bench": f"train.gpu_{variant}",
-                    "batch_size": batch_size,
-                    "samples_per_s": round(batch_size * steps / seconds, 2),
-                    "step_s": round(seconds / steps, 4),
-                    "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
-                    "device": torch.cuda.get_device_name(),
-                }
-            )
+            row["samples_per_s"] = round(batch_size * steps / seconds, 2)
+            row["step_s"] = round(seconds / steps, 4)
+            if device == "cuda":
+                row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                row["device"] = torch.cuda.get_device_name()
         except torch.cuda.OutOfMemoryError:
-            rows.append({"bench": f"train.gpu_{variant}", "batch_size": batch_size, "oom": True})
+            row["oom"] = True
         finally:
             optim.optimizer.zero_grad(set_to_none=True)
-            torch.cuda.empty_cache()
-        print(json.dumps(rows[-1]), flush=True)
-    del model, bundle, optim
-    torch.cuda.empty_cache()
+            if device == "cuda":
+                torch.cuda.empty_cache()
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -182,15 +188,26 @@ def main() -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--steps", type=int, default=10, help="timed steps per batch size")
     parser.add_argument("--variants", nargs="+", default=["baseline", "ours"])
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help="run the GPU part's code on the CPU with the tiny shape (a check, not a measurement)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not args.gpu_only:
         print(json.dumps(cpu_test_run()), flush=True)
     if args.cpu_only:
         return 0
-    if not torch.cuda.is_available():
+    from stages.train.tiny import OPENECAD_089B_SHAPE, TINY_SHAPE
+
+    if args.smoke:
+        results = {v: gpu_loop(v, [2], 1, TINY_SHAPE, device="cpu") for v in args.variants}
+    elif torch.cuda.is_available():
+        results = {
+            v: gpu_loop(v, args.batch_sizes, args.steps, OPENECAD_089B_SHAPE) for v in args.variants
+        }
+    else:
         print(json.dumps({"bench": "train.gpu", "skipped": "CUDA is not available"}))
         return 0
-    results = {v: gpu_loop(v, args.batch_sizes, args.steps) for v in args.variants}
     if {"baseline", "ours"} <= results.keys():
         for base, ours in zip(results["baseline"], results["ours"], strict=True):
             if "samples_per_s" in base and "samples_per_s" in ours:
