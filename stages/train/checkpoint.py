@@ -86,6 +86,27 @@ class TrainerState:
     step_losses: list[list[float]] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
+    def add_batch(self, samples: int, tokens: int) -> None:
+        """Count one trained micro-batch in the window, the epoch and the run."""
+        self.batches_done += 1
+        self.window_batches += 1
+        self.epoch_batches += 1
+        self.micro_batches += 1
+        self.window_samples += samples
+        self.epoch_samples += samples
+        self.samples_seen += samples
+        self.window_tokens += tokens
+        self.epoch_tokens += tokens
+
+    def add_time(self, seconds: float) -> None:
+        self.window_seconds += seconds
+        self.epoch_seconds += seconds
+        self.train_seconds += seconds
+
+    def add_loss(self, loss_sum: float) -> None:
+        self.window_loss_sum += loss_sum
+        self.epoch_loss_sum += loss_sum
+
 
 def _step_of(path: Path) -> int:
     return int(path.name[len(CHECKPOINT_PREFIX) :])

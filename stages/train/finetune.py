@@ -285,9 +285,7 @@ def _rate(count: float, seconds: float) -> float:
 
 def flush_losses(state: TrainerState, pending: torch.Tensor) -> None:
     """Move the losses summed on the device into the state (one host sync)."""
-    value = float(pending.item())
-    state.window_loss_sum += value
-    state.epoch_loss_sum += value
+    state.add_loss(float(pending.item()))
     pending.zero_()
 
 
@@ -423,30 +421,21 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
             loss = batch_loss(model, batch, runtime)
             optim.backward(loss / config.grad_accum)
             pending_loss += loss.detach()
-            state.batches_done += 1
-            samples, tokens = len(batch["input_ids"]), batch["num_tokens"]
-            state.window_batches += 1
-            state.epoch_batches += 1
-            state.window_samples += samples
-            state.epoch_samples += samples
-            state.samples_seen += samples
-            state.window_tokens += tokens
-            state.epoch_tokens += tokens
-            state.micro_batches += 1
+            state.add_batch(len(batch["input_ids"]), batch["num_tokens"])
             epoch_done = state.batches_done == len(batches)
             if state.batches_done % config.grad_accum and not epoch_done:
                 continue
 
             lr = optim.step()
             state.step += 1
+            logging_step = state.step % config.log_every == 0 or epoch_done
+            if logging_step:
+                flush_losses(state, pending_loss)  # waits for the device: the time is real
             now = time.perf_counter()
-            elapsed, tick = now - tick, now
-            state.window_seconds += elapsed
-            state.epoch_seconds += elapsed
-            state.train_seconds += elapsed
+            state.add_time(now - tick)
+            tick = now
             report_progress(reporter, state, config, total_steps, force=False)
-            if state.step % config.log_every == 0 or epoch_done:
-                flush_losses(state, pending_loss)
+            if logging_step:
                 reporter.metric(**step_metric(state, lr, runtime))
             periodic = config.save_every_steps and state.step % config.save_every_steps == 0
             if (periodic or cancel.requested) and not epoch_done:
@@ -485,7 +474,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         "total_steps": total_steps,
         "train_samples": len(train_examples),
         "val_samples": len(val_examples),
-        "skipped": dict(reporter.skip_reasons),
+        "warning_reasons": dict(reporter.skip_reasons),
         "mode": config.mode,
         "device": str(runtime.device),
         "precision": runtime.precision,

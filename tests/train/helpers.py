@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 from contextlib import redirect_stdout
 from typing import Any
 
@@ -17,6 +18,7 @@ TRAIN_ARGS = [
     "--max-length", "1024",
     "--log-every", "1",
     "--keep-last", "2",
+    "--save-every-steps", "2",
     "--device", "cpu",
 ]  # fmt: skip
 BROKEN_RECORDS = [
@@ -28,10 +30,15 @@ BROKEN_RECORDS = [
 
 
 def run_cli(argv: list[str]) -> tuple[int, list[dict[str, Any]]]:
-    """Run the stage in-process; returns its exit code and its protocol events."""
+    """Run the stage in-process; returns its exit code and its protocol events. The stage
+    installs its own SIGTERM handler; pytest's is put back afterwards."""
     out = io.StringIO()
-    with redirect_stdout(out):
-        code = main([*argv, "--progress", "json"])
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with redirect_stdout(out):
+            code = main([*argv, "--progress", "json"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return code, [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
 
 

@@ -69,7 +69,7 @@ def test_broken_and_overlong_records_are_counted_warnings(
     assert reasons.count("bad_record") == 1
     assert reasons.count("too_long") >= 1
     result = events_of(events, "result")[0]
-    assert result["skipped"] == {r: reasons.count(r) for r in set(reasons)}
+    assert result["warning_reasons"] == {r: reasons.count(r) for r in set(reasons)}
     too_long = [w["item"] for w in warnings if w["reason"] == "too_long"]
     assert result["train_samples"] == 12 - sum(item.startswith("train/") for item in too_long)
 
@@ -88,7 +88,8 @@ def test_run_leaves_adapter_curve_and_pruned_checkpoints(
     with Image.open(result["loss_curve"]) as curve:
         assert curve.format == "PNG" and curve.size[0] > 100
     kept = list_checkpoints(layout)
-    assert [p.name for p in kept] == ["step-00000015", "step-00000020"]  # keep-last 2
+    # saved every 2 steps and after every epoch (5 steps), the last 2 kept
+    assert [p.name for p in kept] == ["step-00000018", "step-00000020"]
     assert not list(layout.checkpoints_dir.glob(".*"))
     assert json.loads(layout.results_file.read_text()) == {
         k: v for k, v in result.items() if k != "event"
