@@ -72,7 +72,8 @@ def read_split(dataset_dir: Path, split: str) -> list[Any]:
 
 
 def parse_record(raw: Any, images_dir: Path) -> Record:
-    """Check one record's shape and that its image exists; ValueError says what is wrong."""
+    """Check one record's shape and that its image exists and is an image; ValueError (or
+    FileNotFoundError for a missing image) says what is wrong."""
     if not isinstance(raw, dict):
         raise ValueError("record is not an object")
     turns = raw.get("conversations")
@@ -85,10 +86,17 @@ def parse_record(raw: Any, images_dir: Path) -> Record:
         raise ValueError("turns must be human then gpt")
     image = raw.get("image")
     if not isinstance(image, str) or not image:
-        raise ValueError("image must be a relative path")
+        raise ValueError("image must be a path")
+    if Path(image).is_absolute() or ".." in Path(image).parts:
+        raise ValueError(f"image {image} must be a path inside {IMAGES_DIR}/")
     path = images_dir / image
     if not path.is_file():
         raise FileNotFoundError(f"image {image} not found")
+    try:
+        with Image.open(path):  # reads the header only: catches files that are no image
+            pass
+    except OSError as exc:
+        raise ValueError(f"image {image} is not readable ({exc})") from exc
     return Record(str(raw.get("id", image)), path, first["value"], second["value"])
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from stages.train.config import ConfigError, build_config
-from stages.train.data import Collator, epoch_batches
+from stages.train.data import Collator, epoch_batches, parse_record
 from stages.train.prompt import IGNORE_INDEX, PromptError, PromptFormat
 from stages.train.summary import convergence, overfitting, summarize, total_improvement
 from stages.train.tokenizer import train_bpe_tokenizer
@@ -126,3 +127,22 @@ def test_only_the_answer_and_its_end_token_are_learned() -> None:
     assert learned[-1] == tokenizer.eos_token_id
     with pytest.raises(PromptError):
         PromptFormat().encode(tokenizer, "no image here", "x", image_id, 5)
+
+
+# -- records ------------------------------------------------------------------------------------
+def test_records_must_name_a_real_image_inside_the_images_folder(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (8, 8)).save(images / "ok.png")
+    (images / "text.png").write_text("not an image")
+    turns = [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}]
+
+    def record(image: str) -> dict[str, object]:
+        return {"id": image, "image": image, "conversations": turns}
+
+    assert parse_record(record("ok.png"), images).answer == "a"
+    for bad in ("../ok.png", "/etc/hostname", "text.png"):
+        with pytest.raises(ValueError):
+            parse_record(record(bad), images)
+    with pytest.raises(FileNotFoundError):
+        parse_record(record("gone.png"), images)
