@@ -1,9 +1,11 @@
 """Every knob of a training run, as one typed value with per-mode defaults.
 
 Two modes share one loop: ``test-run`` (a short run on a small model that must show the loss
-falling) and ``full`` (the real fine-tune, OpenECAD's own recipe). A field the caller leaves
-unset takes its mode's default from ``MODE_DEFAULTS``; the resolved config is saved beside the
-checkpoints so ``--resume`` continues exactly the run that was started.
+falling) and ``full`` (the real fine-tune, OpenECAD's own recipe). Both default to the ``tiny``
+base model; ``--base-model`` names a real one (a LLaVA or TinyLLaVA checkpoint directory, or a
+cached hub id). A field the caller leaves unset takes its mode's default from
+``MODE_DEFAULTS``; the resolved config is saved beside the checkpoints so ``--resume``
+continues exactly the run that was started.
 """
 
 from __future__ import annotations
