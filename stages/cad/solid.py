@@ -66,11 +66,16 @@ MAX_MODEL_VERTICES = 20_000
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Solid:
-    """A built model: a closed triangle mesh in metres and its measures."""
+    """A built model: a closed triangle mesh in metres and its measures.
+
+    ``face_normals`` and ``feature_edges`` are only for drawing: a solid built with
+    ``mesh_extras=False`` has them empty ((0, 3) and (0, 2)); every other field, and so
+    ``geometric_key``, is the same either way.
+    """
 
     vertices: np.ndarray  # (N, 3) float64
     faces: np.ndarray  # (M, 3) int32, counter-clockwise seen from outside
-    face_normals: np.ndarray  # (M, 3) float64 unit outward normals
+    face_normals: np.ndarray  # (M, 3) float64 unit outward normals; (0, 3) without mesh extras
     feature_edges: np.ndarray  # (K, 2) int32 vertex pairs where the surface creases
     volume: float
     area: float
@@ -89,9 +94,13 @@ class _Frame:
     along: tuple[int, int, int]  # the world axis that x, y and the normal each lie on, or -1
 
 
-def build_solid(model: CadModel, *, time_limit: float = 5.0) -> Solid:
+def build_solid(model: CadModel, *, time_limit: float = 5.0, mesh_extras: bool = True) -> Solid:
     """Build ``model``'s solid; raises CadError (``no_geometry``, ``too_complex``,
-    ``degenerate``, ``self_intersecting``, ``empty_solid``, ``build_failed``, ``timeout``)."""
+    ``degenerate``, ``self_intersecting``, ``empty_solid``, ``build_failed``, ``timeout``).
+
+    ``mesh_extras=False`` skips what only drawing needs (face normals, feature edges): for
+    callers that want the measures, watertightness or the geometric key, it is the same solid,
+    a little sooner."""
     deadline = time.monotonic() + time_limit
     if not model.extrudes:
         raise CadError("no_geometry", "model has no extrude with a profile")
@@ -121,7 +130,7 @@ def build_solid(model: CadModel, *, time_limit: float = 5.0) -> Solid:
         _check(bodies, deadline, time_limit)
     if not bodies:
         raise CadError("empty_solid", "the operations leave no volume")
-    return _solid_from(bodies, diagonal)
+    return _solid_from(bodies, diagonal, mesh_extras)
 
 
 def _check_complexity(extrudes: tuple[Extrude, ...], chord_tol: float) -> None:
@@ -308,7 +317,7 @@ def _check(bodies: Bodies, deadline: float, time_limit: float) -> None:
         raise CadError("timeout", f"building took over {time_limit:g} s")
 
 
-def _solid_from(bodies: Bodies, diagonal: float) -> Solid:
+def _solid_from(bodies: Bodies, diagonal: float, mesh_extras: bool) -> Solid:
     volume_eps = VOLUME_SHARE * diagonal**3
     body = manifold3d.Manifold.batch_boolean(bodies, manifold3d.OpType.Add)
     volume = float(body.volume())
@@ -317,13 +326,18 @@ def _solid_from(bodies: Bodies, diagonal: float) -> Solid:
     mesh = body.to_mesh64()
     vertices = np.ascontiguousarray(np.asarray(mesh.vert_properties)[:, :3], dtype=np.float64)
     faces = np.asarray(mesh.tri_verts).astype(np.int32)
-    normals = face_normals(vertices, faces)
     topology = edge_topology(faces, len(vertices))
+    if mesh_extras:
+        normals = face_normals(vertices, faces)
+        creases = feature_edges(topology, normals)
+    else:
+        normals = np.empty((0, 3), dtype=np.float64)
+        creases = np.empty((0, 2), dtype=np.int32)
     return Solid(
         vertices=vertices,
         faces=faces,
         face_normals=normals,
-        feature_edges=feature_edges(topology, normals),
+        feature_edges=creases,
         volume=volume,
         area=float(body.surface_area()),
         bbox=np.array([vertices.min(axis=0), vertices.max(axis=0)]),

@@ -30,7 +30,7 @@ def gate_model(data: dict[str, Any], model_id: str, variety: Variety) -> str:
     sliver = find_sliver(model, variety.min_feature_share)
     if sliver:
         raise CadError("sliver", sliver)
-    solid = build_solid(model, time_limit=BUILD_TIME_LIMIT)
+    solid = build_solid(model, time_limit=BUILD_TIME_LIMIT, mesh_extras=False)
     if not solid.watertight:
         raise CadError("not_watertight", "the mesh has open or non-manifold edges")
     if not solid.volume > 0.0:

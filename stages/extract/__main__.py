@@ -1,5 +1,7 @@
 """``python -m stages.extract``: pick a train/val subset whose every model builds, and write it
-as a dataset folder (``cad_json/``, ``split.json``, ``dataset.json``) atomically.
+as a dataset folder (``cad_json/``, ``split.json``, ``models.json``, ``dataset.json``)
+atomically. ``models.json`` holds each chosen model's split, volume (m^3), number of solids and
+geometric key, as checking found them.
 
 Sizes are met exactly: a model that does not parse, fails a filter, does not build in time,
 or duplicates a train model's geometry in validation is skipped (a counted warning) and
@@ -71,7 +73,11 @@ def extract(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) ->
             )
             selection = filler.run(source, args.train_size, args.val_size)
         manifest = _manifest(args, source, selection)
-        writer.commit({TRAIN: selection.train, VALIDATION: selection.validation}, manifest)
+        writer.commit(
+            {TRAIN: selection.train, VALIDATION: selection.validation},
+            manifest,
+            _model_facts(selection),
+        )
     models = len(selection.train) + len(selection.validation)
     seconds = time.monotonic() - started
     return {
@@ -98,6 +104,21 @@ def _check_sizes(source: Source, train_size: int, val_size: int) -> None:
             raise UsageError(
                 f"{flag} {size} is larger than the source's {split} split ({available} models)"
             )
+
+
+def _model_facts(selection: Selection) -> dict[str, dict[str, Any]]:
+    """``models.json``: each chosen model's split and what building it found."""
+    facts: dict[str, dict[str, Any]] = {}
+    for split, ids in ((TRAIN, selection.train), (VALIDATION, selection.validation)):
+        for model_id in ids:
+            check = selection.checks[model_id]
+            facts[model_id] = {
+                "split": split,
+                "volume": check.volume,
+                "solids": check.solids,
+                "key": check.key,
+            }
+    return facts
 
 
 def _manifest(args: argparse.Namespace, source: Source, selection: Selection) -> dict[str, Any]:

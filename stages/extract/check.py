@@ -1,5 +1,7 @@
 """Does a candidate model make it into a dataset? Parse it, apply the filters, build its
-solid within a time limit and compute its geometric key (for deduplication).
+solid within a time limit and compute its geometric key (for deduplication). Its volume and
+number of solids come back too: the dataset records them (``models.json``) so that later
+stages need not build the model again.
 
 ``check_candidate`` runs in a pool worker and never raises: anything wrong with the model
 (or a bug it trips) comes back as a result with a short ``reason``, so one bad model is a
@@ -36,10 +38,13 @@ class CheckSettings:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """A usable model has a ``key``; an unusable one a ``reason`` and its ``detail``."""
+    """A usable model has a ``key``, ``volume`` (m^3) and ``solids``; an unusable one a
+    ``reason`` and its ``detail``."""
 
     model_id: str
     key: str | None = None
+    volume: float | None = None
+    solids: int | None = None
     reason: str | None = None
     detail: str = ""
 
@@ -55,8 +60,13 @@ def check_candidate(candidate: Candidate, settings: CheckSettings) -> CheckResul
     try:
         model = _parse(candidate)
         _apply_filters(model, settings)
-        solid = build_solid(model, time_limit=settings.time_limit)
-        return CheckResult(candidate.model_id, key=geometric_key(solid))
+        solid = build_solid(model, time_limit=settings.time_limit, mesh_extras=False)
+        return CheckResult(
+            candidate.model_id,
+            key=geometric_key(solid),
+            volume=solid.volume,
+            solids=solid.num_solids,
+        )
     except CadError as exc:
         return CheckResult(candidate.model_id, reason=exc.reason, detail=exc.detail or str(exc))
     except Exception as exc:  # a model that trips a bug is still only one skipped model

@@ -29,10 +29,12 @@ AcceptModel = Callable[[str, Candidate], None]
 class Selection:
     """The chosen ids per split and what it took to find them. ``skipped`` counts every
     model left out by reason (duplicates under ``duplicate_key``, also in
-    ``duplicates_dropped``); ``replaced`` counts chosen models that stand in for one of them."""
+    ``duplicates_dropped``); ``replaced`` counts chosen models that stand in for one of them.
+    ``checks`` holds each chosen model's check result (its key, volume and solids)."""
 
     train: list[str] = field(default_factory=list)
     validation: list[str] = field(default_factory=list)
+    checks: dict[str, CheckResult] = field(default_factory=dict)
     checked: int = 0
     replaced: int = 0
     duplicates_dropped: int = 0
@@ -124,6 +126,7 @@ class SplitFiller:
             return False
         own_keys.add(key)
         self.accept(split, candidate)
+        self.selection.checks[candidate.model_id] = result
         return True
 
     def _skip(self, candidate: Candidate, reason: str, message: str) -> None:

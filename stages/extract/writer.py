@@ -5,6 +5,10 @@ place as the very last step: a crash or a kill leaves only that hidden folder, n
 looks like a dataset. While a run writes, it holds an exclusive ``flock`` on its partial
 folder; the kernel drops the lock when the process dies, however it dies, so the next run
 knows an unlocked partial folder is stale and removes it.
+
+Besides the models, the split and the manifest, the folder gets ``models.json``: what checking
+each chosen model found (split, volume, solids, geometric key), so that later stages need not
+build a model again to know them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from stages.protocol import UsageError
 
 MODELS_FOLDER = "cad_json"
 SPLIT_FILE = "split.json"
+# model id -> {"split": "train" | "validation", "volume": m^3, "solids": int, "key": str}
+MODELS_FILE = "models.json"
 PARTIAL_MARK = ".partial-"
 
 
@@ -62,9 +68,17 @@ class DatasetWriter:
         else:
             raise ValueError(f"candidate {candidate.model_id} has neither a path nor a text")
 
-    def commit(self, split: dict[str, list[str]], manifest: dict[str, Any]) -> Path:
-        """Write the split and the manifest, then move the whole folder into place."""
+    def commit(
+        self,
+        split: dict[str, list[str]],
+        manifest: dict[str, Any],
+        models: dict[str, dict[str, Any]] | None = None,
+    ) -> Path:
+        """Write the split, the models' facts (``models.json``, when given) and the manifest,
+        then move the whole folder into place."""
         write_json_atomic(self.partial / SPLIT_FILE, split, indent=None)
+        if models is not None:
+            write_json_atomic(self.partial / MODELS_FILE, models, indent=None)
         write_manifest(self.partial, manifest)
         _fsync_dir(self.partial)
         try:

@@ -44,7 +44,7 @@ def check_answer(
     except (CadError, ValueError, RecursionError) as exc:
         return AnswerCheck("answer_parse", _describe(exc))
     try:
-        solid = build_solid(model, time_limit=BUILD_TIME_LIMIT_S)
+        solid = build_solid(model, time_limit=BUILD_TIME_LIMIT_S, mesh_extras=False)
     except CadError as exc:
         return AnswerCheck("answer_build", _describe(exc))
     except Exception as exc:  # a builder bug on one answer must not end the run
@@ -58,7 +58,8 @@ def source_volume(path: str) -> tuple[float | None, str]:
     from stages.cad.solid import build_solid
 
     try:
-        return build_solid(load_deepcad(path), time_limit=BUILD_TIME_LIMIT_S).volume, ""
+        model = load_deepcad(path)
+        return build_solid(model, time_limit=BUILD_TIME_LIMIT_S, mesh_extras=False).volume, ""
     except CadError as exc:
         return None, _describe(exc)
     except Exception as exc:  # as above: one model, not the run

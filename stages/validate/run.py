@@ -3,7 +3,9 @@
 Records are read and checked for structure here; the expensive part (decoding every image,
 interpreting each model's answers once and building its source model once) runs on the worker
 pool, one model per task; what needs the whole dataset (ids, leakage, the expected image size,
-token lengths) is decided here afterwards.
+token lengths) is decided here afterwards. A source model that ``models.json`` lists (extraction
+built it and recorded its volume) is not built again; without the file, or for a model it does
+not list, the source is built as before.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from stages.protocol import Reporter
 from stages.validate.answers import VOLUME_TOLERANCE, volume_matches
 from stages.validate.checks import Problem, flags_for
 from stages.validate.leakage import leakage_problems
-from stages.validate.loading import Entry, duplicate_id_problems, load_records
+from stages.validate.loading import Entry, duplicate_id_problems, load_records, read_model_facts
 from stages.validate.report import cap_problems, summary_warnings, token_percentiles
 from stages.validate.work import ModelJob, ModelReport, check_model
 
@@ -42,12 +44,16 @@ class ValidateOptions:
 
 
 def model_jobs(dataset: Path, entries: list[Entry], warnings: list[str]) -> list[ModelJob]:
-    """One job per model, holding each of its images and distinct answers once."""
+    """One job per model, holding each of its images and distinct answers once, and its
+    source's volume when ``models.json`` records it."""
     try:
         files = find_model_files(dataset)
     except DatasetError as exc:
         warnings.append(f"{exc}: answers cannot be compared with their models")
         files = {}
+    facts, warning = read_model_facts(dataset)
+    if warning:
+        warnings.append(warning)
     images: dict[str, dict[str, None]] = {}
     answers: dict[str, dict[str, None]] = {}
     for entry in entries:
@@ -60,6 +66,7 @@ def model_jobs(dataset: Path, entries: list[Entry], warnings: list[str]) -> list
             str(files[model_id]) if model_id in files else None,
             tuple(images[model_id]),
             tuple(answers[model_id]),
+            facts[model_id].volume if model_id in facts else None,
         )
         for model_id in images
     ]
@@ -199,6 +206,8 @@ def validate_dataset(
         "max_answer_tokens": options.max_answer_tokens,
         "models_checked": len(jobs),
         "answers_interpreted": sum(len(job.answers) for job in jobs),
+        "sources_recorded": sum(1 for j in jobs if j.source and j.recorded_volume is not None),
+        "sources_built": sum(1 for j in jobs if j.source and j.recorded_volume is None),
     }
     result = {
         "validation": validation,

@@ -1,5 +1,6 @@
 """One model's share of a validation: its images decoded, each distinct answer interpreted
-once and its source model built once, however many records (views) use them.
+once and its source model built once, however many records (views) use them. A source model
+whose volume extraction recorded (``models.json``) is not built again.
 
 This is the unit a validate worker runs; it never raises for bad data.
 """
@@ -18,6 +19,7 @@ class ModelJob:
     source: str | None  # its cad_json file; None when the dataset has none
     images: tuple[str, ...]  # absolute paths, each once
     answers: tuple[str, ...]  # distinct answer texts
+    recorded_volume: float | None = None  # the source's volume from models.json, if listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,5 +36,10 @@ def check_model(job: ModelJob) -> ModelReport:
 
     images = tuple(check_image(path) for path in job.images)
     answers = tuple(check_answer(answer, job.model_id, geometric_key) for answer in job.answers)
-    volume, error = source_volume(job.source) if job.source else (None, "")
+    if job.source is None:
+        volume, error = None, ""
+    elif job.recorded_volume is not None:
+        volume, error = job.recorded_volume, ""
+    else:
+        volume, error = source_volume(job.source)
     return ModelReport(job.model_id, images, answers, volume, error)

@@ -340,3 +340,22 @@ def test_generated_model_properties(seed: int) -> None:
         elif step > 0:
             assert volume <= previous * (1 + 1e-6)
         previous = volume
+
+
+def test_without_mesh_extras_the_measures_and_key_are_the_same() -> None:
+    """``mesh_extras=False`` leaves out only what drawing needs."""
+    buildable = [r["file"] for r in reference_rows() if r["independent_OCC_build"] == "OK"]
+    models = [load_deepcad(DEEPCAD_SAMPLES / f) for f in buildable]
+    models += [parse_deepcad(generate_model(candidate_seed(0, i), "m"), "m") for i in range(5)]
+    for model in models:
+        full = build_solid(model)
+        fast = build_solid(model, mesh_extras=False)
+        assert fast.volume == full.volume and fast.area == full.area
+        assert (fast.num_solids, fast.watertight) == (full.num_solids, full.watertight)
+        assert np.array_equal(fast.vertices, full.vertices)
+        assert np.array_equal(fast.faces, full.faces)
+        assert np.array_equal(fast.bbox, full.bbox)
+        assert geometric_key(fast) == geometric_key(full)
+        assert fast.face_normals.shape == (0, 3) and fast.feature_edges.shape == (0, 2)
+        assert fast.feature_edges.dtype == np.int32
+        assert len(full.feature_edges) > 0

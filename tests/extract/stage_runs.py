@@ -67,3 +67,20 @@ def model_file(dataset: Path, model_id: str) -> Path:
 def keys_of(dataset: Path, ids: list[str]) -> set[str]:
     """Geometric keys of written models, computed here independently of the stage."""
     return {geometric_key(build_solid(load_deepcad(model_file(dataset, i)))) for i in ids}
+
+
+def assert_models_json_matches(dataset: Path) -> None:
+    """``models.json`` lists every written model on its split with the volume, solids and key
+    that building the written file gives here."""
+    facts = json.loads((dataset / "models.json").read_text())
+    split = read_split(dataset)
+    assert list(facts) == split["train"] + split["validation"]
+    for side, ids in split.items():
+        for model_id in ids:
+            solid = build_solid(load_deepcad(model_file(dataset, model_id)))
+            assert facts[model_id] == {
+                "split": side,
+                "volume": solid.volume,
+                "solids": solid.num_solids,
+                "key": geometric_key(solid),
+            }

@@ -14,7 +14,13 @@ from stages.extract.sampling import TRAIN, VALIDATION
 from stages.extract.sources import DeepcadSource
 from tests.conftest import DEEPCAD_SAMPLES, REPO_ROOT
 from tests.extract.roots import layout_root, sample
-from tests.extract.stage_runs import keys_of, model_file, read_split, run_extract
+from tests.extract.stage_runs import (
+    assert_models_json_matches,
+    keys_of,
+    model_file,
+    read_split,
+    run_extract,
+)
 
 NO_GEOMETRY = "00000176"
 TRAIN_SIZE, VAL_SIZE = 9, 3
@@ -60,6 +66,14 @@ def test_exact_sizes_disjoint_splits_and_files(flat_run) -> None:
         assert written == sample(model_id).read_bytes()
     assert run.result["output_path"] == str(output)
     assert (run.result["train"], run.result["val"], run.result["models"]) == (9, 3, 12)
+
+
+def test_models_json_records_what_building_each_model_gives(flat_run) -> None:
+    output, _, _ = flat_run
+    assert_models_json_matches(output)
+    facts = json.loads((output / "models.json").read_text())
+    assert NO_GEOMETRY not in facts
+    assert all(fact["volume"] > 0 and fact["solids"] >= 1 for fact in facts.values())
 
 
 def test_unbuildable_model_is_replaced_and_counted(flat_run) -> None:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.extract.stage_runs import keys_of, model_file, read_split, run_extract
+from tests.extract.stage_runs import (
+    assert_models_json_matches,
+    keys_of,
+    model_file,
+    read_split,
+    run_extract,
+)
 
 TRAIN_SIZE, VAL_SIZE = 10, 4
 
@@ -37,6 +43,10 @@ def test_exact_sizes_and_disjoint_splits(seed_5: Path) -> None:
     assert (len(split["train"]), len(split["validation"])) == (TRAIN_SIZE, VAL_SIZE)
     assert not set(split["train"]) & set(split["validation"])
     assert not keys_of(seed_5, split["train"]) & keys_of(seed_5, split["validation"])
+
+
+def test_models_json_records_the_generated_models(seed_5: Path) -> None:
+    assert_models_json_matches(seed_5)
 
 
 def test_same_seed_writes_the_same_dataset(seed_5: Path, tmp_path: Path) -> None:

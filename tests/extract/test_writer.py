@@ -24,13 +24,15 @@ def test_commit_moves_a_complete_folder_into_place(tmp_path: Path) -> None:
         writer.add_model(Candidate("12345678", text='{"generated": true}'))
         assert not output.exists()
         assert partials(output.parent) == [writer.partial]
-        writer.commit({"train": ["00000007"], "validation": ["12345678"]}, {"name": "set1"})
+        facts = {"00000007": {"split": "train", "volume": 1.5e-6, "solids": 1, "key": "k"}}
+        writer.commit({"train": ["00000007"], "validation": ["12345678"]}, {"name": "set1"}, facts)
     assert partials(output.parent) == []
     copied = output / "cad_json" / "0000" / "00000007.json"
     assert copied.read_bytes() == sample("00000007").read_bytes()
     assert (output / "cad_json" / "1234" / "12345678.json").read_text() == '{"generated": true}'
     assert json.loads((output / "split.json").read_text())["validation"] == ["12345678"]
     assert json.loads((output / "dataset.json").read_text()) == {"name": "set1"}
+    assert json.loads((output / "models.json").read_text()) == facts
 
 
 def test_an_error_leaves_nothing(tmp_path: Path) -> None:
@@ -52,6 +54,7 @@ def test_existing_output_is_refused_but_an_empty_folder_is_used(tmp_path: Path) 
     with DatasetWriter(empty) as writer:
         writer.commit({"train": [], "validation": []}, {"name": "empty"})
     assert (empty / "dataset.json").is_file()
+    assert not (empty / "models.json").exists()  # no facts given, no file
 
 
 def test_stale_partials_go_and_live_ones_stay(tmp_path: Path) -> None:
