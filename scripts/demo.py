@@ -139,7 +139,7 @@ async def drive(args: argparse.Namespace, base_url: str, var: Path) -> int:
                 "batch_size": 4,
                 "lora_r": 16,
                 "lora_alpha": 32,
-                "learning_rate": 0.002,
+                "learning_rate": 0.01,
                 "device": "auto",
             },
         )

@@ -29,13 +29,23 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ]; then
 fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-pip() { "$VENV/bin/python" -m pip "$@"; }
-pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+LOG="$VENV/setup.log"
+: > "$LOG"
+pip() {
+    # Quiet unless something fails; then the log's tail says why.
+    if ! "$VENV/bin/python" -m pip --disable-pip-version-check "$@" >> "$LOG" 2>&1; then
+        echo "setup: 'pip $*' failed; the end of $LOG:" >&2
+        tail -n 30 "$LOG" >&2
+        exit 1
+    fi
+}
+echo "setup: installing Python packages into $VENV (log: $LOG)" >&2
+pip install --upgrade pip
 # torch first: the CPU build on this machine's disk; anything else would pull CUDA.
-"$VENV/bin/python" -c "import torch" 2>/dev/null || pip install -q torch==2.13.0 2>&1 | grep -v "is ignored" || true
-pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+"$VENV/bin/python" -c "import torch" 2>/dev/null || pip install torch==2.13.0
+pip install -e ".[dev]"
 # pyrender pins PyOpenGL 3.1.0, which cannot use OSMesa; its other needs are in pyproject.
-pip install -q --no-deps pyrender==0.1.45 2>&1 | grep -v "is ignored" || true
-"$VENV/bin/python" -c "import torch, transformers, peft, manifold3d, aiohttp, pyrender" 
+pip install --no-deps pyrender==0.1.45
+"$VENV/bin/python" -c "import torch, transformers, peft, manifold3d, aiohttp, pyrender"
 echo "$fingerprint" > "$STAMP"
 echo "setup: done" >&2
