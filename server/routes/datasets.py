@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from server import datasets
 from server.apidoc import documented
 from server.appkeys import CONFIG, RUNNER, STORE
-from server.estimates import estimate
+from server.estimates import started_response
 from server.jobviews import percentage
 from server.problems import ProblemError, conflict, not_found
 from server.requests import read_body
@@ -95,19 +95,8 @@ async def extract(request: web.Request) -> web.Response:
     job = await request.app[RUNNER].submit(
         "extract", "extract", args, body.model_dump(), dataset=name
     )
-    seconds, text = await estimate(store, "extract", total)
-    return web.json_response(
-        {
-            "success": True,
-            "job_id": job.id,
-            "status": "started" if job.status == "running" else job.status,
-            "estimated_time": text,
-            "estimated_time_s": seconds,
-            "output_path": f"data/training/{name}",
-            "models_to_extract": total,
-        },
-        status=202,
-        headers={"Location": f"/training/jobs/{job.id}/progress"},
+    return await started_response(
+        store, job, items=total, output_path=f"data/training/{name}", models_to_extract=total
     )
 
 

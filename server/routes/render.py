@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_
 from server import datasets
 from server.apidoc import documented
 from server.appkeys import CONFIG, RUNNER, STORE
-from server.estimates import estimate
+from server.estimates import started_response
 from server.hostinfo import host_info
 from server.problems import ProblemError, conflict, not_found
 from server.requests import read_body
@@ -151,19 +151,12 @@ async def render_dataset(request: web.Request) -> web.Response:
     job = await request.app[RUNNER].submit(
         "render", "render", args, body.model_dump(), dataset=name
     )
-    seconds, text = await estimate(store, "render", models)
-    return web.json_response(
-        {
-            "success": True,
-            "job_id": job.id,
-            "status": "started" if job.status == "running" else job.status,
-            "estimated_time": text,
-            "estimated_time_s": seconds,
-            "models_to_process": models,
-            "images_to_create": models * images_per_model(body),
-        },
-        status=202,
-        headers={"Location": f"/training/jobs/{job.id}/progress"},
+    return await started_response(
+        store,
+        job,
+        items=models,
+        models_to_process=models,
+        images_to_create=models * images_per_model(body),
     )
 
 
@@ -251,20 +244,14 @@ async def batch_render(request: web.Request) -> web.Response:
     job = await request.app[RUNNER].submit(
         "batch_render", "render", args, body.model_dump(exclude={"models"}), dataset=dataset
     )
-    seconds, text = await estimate(store, "render", count)
-    return web.json_response(
-        {
-            "success": True,
-            "job_id": job.id,
-            "status": "started" if job.status == "running" else job.status,
-            "estimated_time": text,
-            "estimated_time_s": seconds,
-            "models_to_process": count,
-            "images_to_create": count * images_per_model(body),
-            "images_url": images_url,
-        },
-        status=202,
-        headers={"Location": f"/training/jobs/{job.id}/progress"},
+    return await started_response(
+        store,
+        job,
+        items=count,
+        rate_kind="render",
+        models_to_process=count,
+        images_to_create=count * images_per_model(body),
+        images_url=images_url,
     )
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from server import datasets
 from server.apidoc import documented
 from server.appkeys import CONFIG, RUNNER, STORE
-from server.estimates import estimate
+from server.estimates import started_response
 from server.jobviews import human_duration, percentage, remaining_seconds
 from server.problems import ProblemError, conflict, not_found
 from server.requests import read_body
@@ -144,19 +144,12 @@ async def test_run(request: web.Request) -> web.Response:
         "training_test", "train", args, body.model_dump(), dataset=body.dataset, slot="gpu",
         job_id=job_id,
     )  # fmt: skip
-    steps = body.epochs * -(-train // body.batch_size)
-    seconds, text = await estimate(request.app[STORE], "training_test", steps)
-    return web.json_response(
-        {
-            "success": True,
-            "job_id": job.id,
-            "status": "started" if job.status == "running" else job.status,
-            "estimated_time": text,
-            "estimated_time_s": seconds,
-            "checkpoint_dir": str(Path("checkpoints") / body.dataset / job.id),
-        },
-        status=202,
-        headers={"Location": f"/training/test-run/{job.id}/results"},
+    return await started_response(
+        request.app[STORE],
+        job,
+        items=body.epochs * -(-train // body.batch_size),
+        location=f"/training/test-run/{job.id}/results",
+        checkpoint_dir=str(Path("checkpoints") / body.dataset / job.id),
     )
 
 
@@ -232,19 +225,12 @@ async def start_training(request: web.Request) -> web.Response:
         "training", "train", args, body.model_dump(), dataset=body.dataset, slot="gpu",
         job_id=job_id,
     )  # fmt: skip
-    steps = cfg.epochs * -(-train // (cfg.batch_size * cfg.gradient_accumulation))
-    seconds, text = await estimate(request.app[STORE], "training", steps)
-    return web.json_response(
-        {
-            "success": True,
-            "job_id": job.id,
-            "status": "started" if job.status == "running" else job.status,
-            "estimated_time": text,
-            "estimated_time_s": seconds,
-            "checkpoint_dir": str(Path("checkpoints") / body.dataset / job.id),
-        },
-        status=202,
-        headers={"Location": f"/training/{job.id}/status"},
+    return await started_response(
+        request.app[STORE],
+        job,
+        items=cfg.epochs * -(-train // (cfg.batch_size * cfg.gradient_accumulation)),
+        location=f"/training/{job.id}/status",
+        checkpoint_dir=str(Path("checkpoints") / body.dataset / job.id),
     )
 
 
