@@ -54,18 +54,33 @@ async def call_stage(
 
 
 def _last_json_object(text: str) -> dict[str, Any]:
-    for line in reversed(text.strip().splitlines()):
+    """What a short stage call printed: a plain JSON object, or protocol events.
+
+    From events, the ``result`` is the answer; a failed ``done`` becomes ``error`` (the
+    reason of the last warning, a short machine key) and ``detail`` (the done's message).
+    """
+    objects = []
+    for line in text.strip().splitlines():
         try:
             value = json.loads(line)
         except ValueError:
             continue
         if isinstance(value, dict):
-            return value
-    try:
-        value = json.loads(text)
-        return value if isinstance(value, dict) else {}
-    except ValueError:
-        return {}
+            objects.append(value)
+    events = [o for o in objects if isinstance(o.get("event"), str)]
+    if not events:
+        return objects[-1] if objects else {}
+    payload: dict[str, Any] = {}
+    for event in events:
+        kind = event.pop("event")
+        if kind == "result":
+            payload.update(event)
+        elif kind == "warning" and event.get("reason"):
+            payload["error"] = event["reason"]
+        elif kind == "done" and event.get("status") != "completed":
+            payload.setdefault("error", event.get("status"))
+            payload["detail"] = event.get("error") or payload.get("detail")
+    return payload
 
 
 async def check_or_422(module: str, args: list[str], default_field: str) -> dict[str, Any]:
