@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 
 from scripts.pipeline_client import PipelineClient
 from tests.conftest import DEEPCAD_SAMPLES
@@ -83,10 +84,35 @@ def check_spec_shapes(out: dict) -> None:
     assert out["training"]["status"] == "completed"
 
 
+def sse_events(service, job_id: str) -> list[tuple[str, dict]]:
+    """Every stored event of a finished job, read back through its SSE stream."""
+    url = f"{service.url}/training/jobs/{job_id}/events"
+    events, name, data = [], None, None
+    with urllib.request.urlopen(url, timeout=60) as stream:
+        for raw in stream:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data = json.loads(line[5:].strip())
+            elif not line and name:
+                events.append((name, data))
+                if name == "end":
+                    break
+                name, data = None, None
+    return events
+
+
 def test_synthetic_workflow(service):
     service.start()
     out, client = run_workflow(service, "synthetic", 6, 2)
     check_spec_shapes(out)
+    test_job = out["test_run"]["job_id"]
+    epochs = [d for n, d in sse_events(service, test_job) if n == "metric" and d["kind"] == "epoch"]
+    assert out["test_run"]["results"]["loss_progression"] == [
+        {"epoch": d["epoch"], "train_loss": d["train_loss"], "val_loss": d["val_loss"]}
+        for d in epochs
+    ]
     item = next(d for d in out["datasets"]["datasets"] if d["name"] == "e2e")
     assert item["models"] == 8 and item["images"] == 24
     checkpoint = service.var / out["training"]["checkpoint_dir"]
