@@ -19,25 +19,21 @@ import io
 import json
 import os
 import random
-import resource
-import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from scripts.bench._measure import MB, MemorySampler, StageRun, run_sampled_stage  # noqa: E402
+
 CONVERT_TARGET_S = 20.0
 VALIDATE_TARGET_S = 180.0
 VIEWS = ("front", "top", "right")
 IMAGE_VARIANTS = 48
-MB = 1024 * 1024
 
 
 def synthetic_root(cache_dir: Path, count: int, workers: int) -> Path:
@@ -97,71 +93,9 @@ def prepare_dataset(root: Path, folder: Path, models: int, val: int, resolution:
     return folder
 
 
-class MemorySampler(threading.Thread):
-    """Peak RSS of a process, of its largest child, and of the tree, sampled until stopped."""
-
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.interval = interval
-        self.stop = threading.Event()
-        self.peak_main = self.peak_worker = self.peak_tree = 0
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                main = self.process.memory_info().rss
-                children = []
-                for child in self.process.children(recursive=True):
-                    try:
-                        children.append(child.memory_info().rss)
-                    except psutil.Error:
-                        continue
-            except psutil.Error:
-                return
-            self.peak_main = max(self.peak_main, main)
-            self.peak_worker = max(self.peak_worker, *children, 0)
-            self.peak_tree = max(self.peak_tree, main + sum(children))
-            self.stop.wait(self.interval)
-
-
-@dataclass(frozen=True, slots=True)
-class StageRun:
-    result: dict
-    memory: MemorySampler
-    seconds: float  # wall time
-    cpu_seconds: float  # user + system time of the stage and all its workers
-
-
-def children_cpu_seconds() -> float:
-    """CPU time of every finished, waited-for descendant (workers roll up into their stage)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_stage(module: str, args: list[str]) -> StageRun:
     command = [sys.executable, "-m", module, *args, "--progress", "json"]
-    cpu_before = children_cpu_seconds()
-    started = time.monotonic()
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    sampler = MemorySampler(proc.pid)
-    sampler.start()
-    result: dict = {}
-    done: dict = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        event = json.loads(line)
-        if event["event"] == "result":
-            result = event
-        elif event["event"] == "done":
-            done = event
-    proc.wait()
-    seconds = time.monotonic() - started
-    sampler.stop.set()
-    sampler.join()
-    if proc.returncode != 0 or done.get("status") != "completed":
-        raise SystemExit(f"{module} failed (exit {proc.returncode}): {done}")
-    return StageRun(result, sampler, seconds, children_cpu_seconds() - cpu_before)
+    return run_sampled_stage(command, module, interval=0.05)
 
 
 def print_timing(name: str, run: StageRun, target: float, records: int) -> None:
@@ -174,7 +108,7 @@ def print_timing(name: str, run: StageRun, target: float, records: int) -> None:
 def print_memory(memory: MemorySampler) -> None:
     print(f"  peak RSS stage   {memory.peak_main / MB:7.0f} MB")
     print(f"  peak RSS worker  {memory.peak_worker / MB:7.0f} MB")
-    print(f"  peak RSS tree    {memory.peak_tree / MB:7.0f} MB  (shared pages summed)")
+    print(f"  peak RSS tree    {memory.peak_tree_rss / MB:7.0f} MB  (shared pages summed)")
 
 
 def main() -> int:

@@ -11,25 +11,20 @@ and the whole process tree summed). Target: under 60 s, peak RSS under 300 MB.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import psutil
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from scripts.bench._measure import MB, MemorySampler, run_sampled_stage  # noqa: E402
+
 TARGET_SECONDS = 60.0
 TARGET_RSS_MB = 300.0
-MB = 1024 * 1024
 
 
 def ensure_root(cache: Path, count: int, seed: int, workers: int) -> Path:
@@ -46,46 +41,6 @@ def ensure_root(cache: Path, count: int, seed: int, workers: int) -> Path:
     return cache
 
 
-def children_cpu_seconds() -> float:
-    """CPU time of finished child processes (the stage, and its workers once it reaped them)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-class MemorySampler(threading.Thread):
-    """Samples the memory of a process and its children until stopped: the largest RSS of
-    the process and of any one child, and the whole tree summed both as RSS (pages shared
-    between forked processes counted in each) and as PSS (shared pages split between them)."""
-
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.interval = interval
-        self.stop = threading.Event()
-        self.peak_main = 0
-        self.peak_worker = 0
-        self.peak_tree_rss = 0
-        self.peak_tree_pss = 0
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                main = self.process.memory_full_info()
-                children = []
-                for child in self.process.children(recursive=True):
-                    try:
-                        children.append(child.memory_full_info())
-                    except psutil.Error:
-                        continue
-            except psutil.Error:
-                return
-            self.peak_main = max(self.peak_main, main.rss)
-            self.peak_worker = max(self.peak_worker, *(c.rss for c in children), 0)
-            self.peak_tree_rss = max(self.peak_tree_rss, main.rss + sum(c.rss for c in children))
-            self.peak_tree_pss = max(self.peak_tree_pss, main.pss + sum(c.pss for c in children))
-            self.stop.wait(self.interval)
-
-
 def run_stage(
     root: Path, output: Path, args: argparse.Namespace
 ) -> tuple[dict, MemorySampler, float]:
@@ -96,28 +51,10 @@ def run_stage(
         "--output", str(output), "--seed", str(args.seed),
         "--workers", str(args.workers), "--progress", "json",
     ]  # fmt: skip
-    started = time.monotonic()
-    cpu_before = children_cpu_seconds()
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    sampler = MemorySampler(proc.pid)
-    sampler.start()
-    result: dict = {}
-    done: dict = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        event = json.loads(line)
-        if event["event"] == "result":
-            result = event
-        elif event["event"] == "done":
-            done = event
-    proc.wait()
-    seconds = time.monotonic() - started
-    result["cpu_seconds"] = children_cpu_seconds() - cpu_before
-    sampler.stop.set()
-    sampler.join()
-    if proc.returncode != 0 or done.get("status") != "completed":
-        raise SystemExit(f"stage failed (exit {proc.returncode}): {done}")
-    return result, sampler, seconds
+    run = run_sampled_stage(command, "stage", interval=0.1, pss=True)
+    result = run.result
+    result["cpu_seconds"] = run.cpu_seconds
+    return result, run.memory, run.seconds
 
 
 def main() -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from scripts.bench._measure import children_cpu_seconds  # noqa: E402
 
 TARGET_MODELS_PER_S = 25.0
 TARGET_WORKER_RSS_MB = 400.0
@@ -45,12 +46,6 @@ def ensure_dataset(cache: Path, count: int, seed: int, workers: int) -> Path:
     write_dataset(cache, count, seed, workers=workers)
     print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
     return cache
-
-
-def children_cpu_s() -> float:
-    """CPU seconds (user + system) of every finished child process, workers included."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run_stage(dataset: Path, output: Path, args: argparse.Namespace) -> tuple[dict, float]:
@@ -91,10 +86,10 @@ def main() -> int:
     dataset = ensure_dataset(cache, args.models, args.seed, args.workers)
     load_before = os.getloadavg()
     output = Path(tempfile.mkdtemp(prefix="render-bench-"))
-    cpu_before = children_cpu_s()
+    cpu_before = children_cpu_seconds()
     try:
         result, wall = run_stage(dataset, output, args)
-        cpu_s = children_cpu_s() - cpu_before
+        cpu_s = children_cpu_seconds() - cpu_before
     finally:
         shutil.rmtree(output, ignore_errors=True)
     load_after = os.getloadavg()
