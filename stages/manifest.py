@@ -20,14 +20,13 @@ STAGES = ("extraction", "rendering", "conversion", "validation")
 STAGE_STATES = ("pending", "in_progress", "completed", "failed")
 
 
-def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=indent, ensure_ascii=False)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -35,6 +34,11 @@ def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    write_text_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
 
 
 def new_manifest(name: str, **fields: Any) -> dict[str, Any]:

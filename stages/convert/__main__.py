@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, token_counter
+from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
 from stages.convert.dataset import LAYOUTS, DatasetError, read_manifest_or_empty
 from stages.convert.pool import default_workers
 from stages.convert.run import ConvertOptions, convert_dataset
@@ -94,10 +94,7 @@ def options_from(args: argparse.Namespace) -> ConvertOptions:
 
 def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
     options = options_from(args)
-    try:
-        counter = token_counter(args.tokenizer)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    counter = stage_token_counter(args.tokenizer)
     try:
         return convert_dataset(args.dataset, options, counter, reporter)
     except DatasetError as exc:

@@ -73,6 +73,17 @@ def token_counter(tokenizer_dir: str | Path | None) -> TokenCounter:
         raise ValueError(f"cannot load a tokenizer from {folder}: {exc}") from exc
 
 
+def stage_token_counter(tokenizer_dir: str | Path | None) -> TokenCounter:
+    """``token_counter`` for a stage's ``--tokenizer`` flag: a folder it cannot use is a
+    UsageError (one line, exit 2)."""
+    from stages.protocol import UsageError
+
+    try:
+        return token_counter(tokenizer_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def check_budget(max_answer_tokens: int) -> int:
     if max_answer_tokens < 1:
         raise ValueError(f"max answer tokens must be positive, got {max_answer_tokens}")

@@ -8,15 +8,13 @@ name and renamed into place, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stages.convert.templates import human_turn
+from stages.manifest import write_text_atomic
 
 Record = dict[str, Any]
 
@@ -43,15 +41,4 @@ def dump_records(records: Sequence[Record]) -> str:
 
 def write_records(path: Path, records: Sequence[Record]) -> None:
     """Write ``records`` to ``path`` so readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dump_records(records))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    write_text_atomic(path, dump_records(records))

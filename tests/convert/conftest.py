@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
 from stages.convert.run import ConvertOptions, convert_dataset
 from stages.protocol import Reporter
+from tests.conftest import REPO_ROOT
 from tests.convert.datasets import VIEWS, make_dataset
 
 
@@ -35,6 +38,17 @@ def quiet_reporter(stage: str) -> Reporter:
 def run_convert(dataset: Path, **changes: object) -> dict:
     return convert_dataset(
         dataset, convert_options(**changes), EstimatedCounter(), quiet_reporter("convert")
+    )
+
+
+def run_stage_cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module --progress json args`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", module, "--progress", "json", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

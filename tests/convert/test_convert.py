@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
 from stages.convert.templates import TEMPLATES
-from tests.conftest import OPENECAD_GOLDEN, REPO_ROOT
-from tests.convert.conftest import run_convert
+from tests.conftest import OPENECAD_GOLDEN
+from tests.convert.conftest import run_convert, run_stage_cli
 from tests.convert.datasets import (
     EMPTY_SAMPLE,
     TRAIN_IDS,
@@ -127,13 +126,7 @@ def test_workers_give_the_same_files(tmp_path: Path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stages.convert", "--progress", "json", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_stage_cli("stages.convert", *args)
 
 
 def test_cli_reports_events_and_result(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import pytest
 
 from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
 from stages.validate.run import ValidateOptions, validate_dataset
-from tests.conftest import REPO_ROOT
-from tests.convert.conftest import quiet_reporter, run_convert
+from tests.convert.conftest import quiet_reporter, run_convert, run_stage_cli
 from tests.convert.datasets import RESOLUTION, make_dataset, read_records, write_records
 
 FLAGS = (
@@ -197,13 +195,7 @@ def test_problems_are_capped_with_a_total(dataset_copy: Callable[[], Path]) -> N
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stages.validate", "--progress", "json", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_stage_cli("stages.validate", *args)
 
 
 def test_cli_reports_bad_data_in_the_result_not_the_exit_code(tmp_path: Path) -> None:
