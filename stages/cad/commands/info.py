@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from stages.cad.deepcad import load_deepcad
@@ -28,12 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return print_facts(lambda: model_info(args.model, time_limit=args.time_limit))
+
+
+def print_facts(facts: Callable[[], dict[str, Any]]) -> int:
+    """Print the facts as one JSON object (exit 0), or the CadError raised making them as one
+    JSON line ``{"error": reason, "detail": ...}`` (exit 2); ``run-code`` prints the same."""
     try:
-        facts = model_info(args.model, time_limit=args.time_limit)
+        result = facts()
     except CadError as exc:
         print(json.dumps({"error": exc.reason, "detail": exc.detail}))
         return EXIT_BAD_MODEL
-    print(json.dumps(facts))
+    print(json.dumps(result))
     return 0
 
 

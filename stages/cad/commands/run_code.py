@@ -8,17 +8,13 @@ stem) or, for code that does not parse or build, one JSON line ``{"error": reaso
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from stages.cad.commands.info import solid_facts
-from stages.cad.model import CadError
+from stages.cad.commands.info import print_facts, solid_facts
 from stages.cad.openecad import parse_code
 from stages.cad.openecad.files import read_code_file
 from stages.cad.solid import build_solid
-
-EXIT_BAD_MODEL = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,13 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        facts = code_info(args.code, time_limit=args.time_limit)
-    except CadError as exc:
-        print(json.dumps({"error": exc.reason, "detail": exc.detail}))
-        return EXIT_BAD_MODEL
-    print(json.dumps(facts))
-    return 0
+    return print_facts(lambda: code_info(args.code, time_limit=args.time_limit))
 
 
 def code_info(path: str | Path, *, time_limit: float = 5.0) -> dict[str, Any]:

@@ -89,15 +89,8 @@ def _parallel(index: int, ref_index: int, ref: PlacedExtrude, target: Frame) -> 
             return None
     origin = fr.map_3d_to_2d(base, plane.x_axis, plane.y_axis, target.origin)
     angle = fr.rotation_angle(plane.x_axis, target.x_axis, plane.normal)
-    text = (
-        f"SketchPlane{index} = add_sketchplane_ref(\n"
-        f'\tExtrude{ref_index}, origin = {format_vector(origin)}, type = "{kind}"'
-    )
-    if abs(angle) > TOLERANCE:
-        text += f", angle = {format_angle(angle)}"
-    if reverse:
-        text += ", reverse = True"
-    return text + ")\n"
+    fields = f'origin = {format_vector(origin)}, type = "{kind}"'
+    return _ref_statement(index, ref_index, fields, angle, reverse, " = ")
 
 
 def _through_line(index: int, ref_index: int, ref: PlacedExtrude, target: Frame) -> str | None:
@@ -119,14 +112,20 @@ def _through_line(index: int, ref_index: int, ref: PlacedExtrude, target: Frame)
                 continue
             origin = fr.map_3d_to_2d(start, line_x, line_y, target.origin)
             angle = fr.rotation_angle(line_x, target.x_axis, line_normal)
-            text = (
-                f"SketchPlane{index} = add_sketchplane_ref(\n"
-                f'\tExtrude{ref_index}, origin= {format_vector(origin)}, type= "line", '
-                f"line= Line{ref_index}_{j}_{k}"
-            )
-            if abs(angle) > TOLERANCE:
-                text += f", angle= {format_angle(angle)}"
-            if reverse:
-                text += ", reverse= True"
-            return text + ")\n"
+            fields = f'origin= {format_vector(origin)}, type= "line", line= Line{ref_index}_{j}_{k}'
+            return _ref_statement(index, ref_index, fields, angle, reverse, "= ")
     return None
+
+
+def _ref_statement(
+    index: int, ref_index: int, fields: str, angle: float, reverse: bool, equals: str
+) -> str:
+    """``add_sketchplane_ref`` on ``Extrude{ref_index}`` with ``fields``, then the angle and
+    ``reverse`` when they apply, written with ``equals`` (OpenECAD spaces the two kinds of
+    reference differently)."""
+    text = f"SketchPlane{index} = add_sketchplane_ref(\n\tExtrude{ref_index}, {fields}"
+    if abs(angle) > TOLERANCE:
+        text += f", angle{equals}{format_angle(angle)}"
+    if reverse:
+        text += f", reverse{equals}True"
+    return text + ")\n"
