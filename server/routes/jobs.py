@@ -23,7 +23,12 @@ routes = web.RouteTableDef()
 
 JOB_STATUSES = ("queued", "running", *TERMINAL)
 # Extra stage arguments that make a stopped job continue where it stopped.
-RESUME_ARGS: dict[str, list[str]] = {"render": [], "training": ["--resume"], "training_test": []}
+RESUME_ARGS: dict[str, list[str]] = {
+    "render": [],
+    "batch_render": [],
+    "training": ["--resume"],
+    "training_test": ["--resume"],
+}
 LOG_TAIL_MAX = 10_000
 
 
