@@ -10,7 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,24 @@ STAGES = ("extraction", "rendering", "conversion", "validation")
 STAGE_STATES = ("pending", "in_progress", "completed", "failed")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old file or the new one, never half of one."""
+def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never half of one.
+
+    The temporary name is chosen before the file exists, so whatever interrupts the write
+    (a cancel's SIGTERM included) can always remove it. ``durable`` also flushes the file
+    to disk before the rename (against power loss, not only a killed process).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open(temporary, "x", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temporary, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        temporary.unlink(missing_ok=True)
         raise
 
 

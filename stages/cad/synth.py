@@ -121,11 +121,22 @@ def _judged(seed: int, variety: Variety, workers: int) -> Iterator[tuple[dict | 
             yield _candidate((seed, index, variety))
             index += 1
     batch = workers * BATCH_PER_WORKER
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+    try:
         while True:
             jobs = [(seed, i, variety) for i in range(index, index + batch)]
             yield from pool.map(_candidate, jobs, chunksize=BATCH_PER_WORKER // 2)
             index += batch
+    finally:
+        # Enough models, or a cancel: drop queued work and stop the workers now, rather
+        # than wait for a batch nobody will read (or for a pool a SIGTERM half-killed).
+        # Only this pool's own workers (the caller may run other pools): concurrent.futures
+        # offers no public handle on them.
+        workers_of_pool = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers_of_pool:
+            process.terminate()
+        pool.shutdown(wait=True)
 
 
 def _worker_init() -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from stages.manifest import write_text_atomic
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -27,18 +27,8 @@ def split_entry(model_id: str) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place, so a crash
-    leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, allow_nan=False)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write a model or split file atomically, in DeepCAD's one-space indentation."""
+    write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n", durable=False)
 
 
 def check_split(split: tuple[float, float, float]) -> None:
