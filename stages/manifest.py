@@ -20,18 +20,18 @@ STAGES = ("extraction", "rendering", "conversion", "validation")
 STAGE_STATES = ("pending", "in_progress", "completed", "failed")
 
 
-def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
-    """Write ``text`` so that readers see the old file or the new one, never half of one.
+def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` so that readers see the old file or the new one, never half of one.
 
     The temporary name is chosen before the file exists, so whatever interrupts the write
     (a cancel's SIGTERM included) can always remove it. ``durable`` also flushes the file
     to disk before the rename (against power loss, not only a killed process).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with open(temporary, "x", encoding="utf-8") as f:
-            f.write(text)
+        with open(temporary, "xb") as f:
+            f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -39,6 +39,10 @@ def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"), durable=durable)
 
 
 def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:

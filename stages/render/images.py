@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+
+from stages.manifest import write_bytes_atomic
 
 # Level 1 is 2-3x faster than Pillow's default 6 and only a little larger on line drawings.
 PNG_COMPRESS_LEVEL = 1
@@ -38,15 +39,7 @@ def _is_grey(pixels: NDArray[np.uint8]) -> bool:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data, durable=False)
 
 
 def is_valid_png(path: Path, resolution: int) -> bool:
