@@ -70,7 +70,7 @@ def run_stage(dataset: Path, output: Path, args: argparse.Namespace) -> tuple[di
 
 
 def main() -> int:
-    from stages.render.worker import default_workers
+    from stages.workpool import default_workers
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=1000)

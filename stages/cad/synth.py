@@ -11,11 +11,11 @@ pose, ``synth_quirks`` re-expresses it as real files do, ``synth_json`` writes t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import random
-import signal
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,13 @@ from stages.cad.synth_json import design_to_json
 from stages.cad.synth_quirks import reshape
 from stages.cad.synth_shapes import Grid
 from stages.cad.synth_variety import DEFAULT_VARIETY, FAMILIES, Variety
+from stages.workpool import parallel_map
 
 __all__ = ["DEFAULT_VARIETY", "Variety", "generate_model", "generate_models", "write_dataset"]
 
 MAX_DRAWS = 50  # draws of one family until a part fits the variety's budgets
 MAX_CANDIDATES_PER_MODEL = 20  # a batch that rejects more than this is misconfigured
-BATCH_PER_WORKER = 16
+CHUNK_SIZE = 8  # candidates a worker judges per hand-off
 
 RejectHandler = Callable[[str, CadError], None]
 
@@ -96,52 +97,30 @@ def generate_models(
     keys: set[str] = set()
     produced = 0
     limit = MAX_CANDIDATES_PER_MODEL * count + 100
-    for index, (data, key, detail) in enumerate(_judged(seed, variety, workers)):
-        if index >= limit:
-            raise CadError(
-                "synth_yield", f"only {produced} of {count} models in {index} candidates"
-            )
-        if data is None or key in keys:
-            if on_reject is not None:
-                error = CadError(key, detail) if data is None else CadError("duplicate", key)
-                on_reject(f"candidate-{index}", error)
-            continue
-        keys.add(key)
-        produced += 1
-        yield f"{produced:08d}", data
-        if produced == count:
-            return
+    # closing: the workers stop here and now, whether enough models, a failure or a cancel
+    with contextlib.closing(_judged(seed, variety, workers)) as verdicts:
+        for index, (data, key, detail) in enumerate(verdicts):
+            if index >= limit:
+                raise CadError(
+                    "synth_yield", f"only {produced} of {count} models in {index} candidates"
+                )
+            if data is None or key in keys:
+                if on_reject is not None:
+                    error = CadError(key, detail) if data is None else CadError("duplicate", key)
+                    on_reject(f"candidate-{index}", error)
+                continue
+            keys.add(key)
+            produced += 1
+            yield f"{produced:08d}", data
+            if produced == count:
+                return
 
 
 def _judged(seed: int, variety: Variety, workers: int) -> Iterator[tuple[dict | None, str, str]]:
-    """Every candidate's verdict, in candidate order (in batches over a process pool)."""
-    index = 0
-    if workers <= 1:
-        while True:
-            yield _candidate((seed, index, variety))
-            index += 1
-    batch = workers * BATCH_PER_WORKER
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
-    try:
-        while True:
-            jobs = [(seed, i, variety) for i in range(index, index + batch)]
-            yield from pool.map(_candidate, jobs, chunksize=BATCH_PER_WORKER // 2)
-            index += batch
-    finally:
-        # Enough models, or a cancel: drop queued work and stop the workers now, rather
-        # than wait for a batch nobody will read (or for a pool a SIGTERM half-killed).
-        # Only this pool's own workers (the caller may run other pools): concurrent.futures
-        # offers no public handle on them.
-        workers_of_pool = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers_of_pool:
-            process.terminate()
-        pool.shutdown(wait=True)
-
-
-def _worker_init() -> None:
-    """Workers die quietly on SIGTERM; the parent stage handles the cancel."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Every candidate's verdict, in candidate order (over a process pool when ``workers`` > 1;
+    the pool's workers stop as soon as the caller stops reading: enough models, or a cancel)."""
+    jobs = ((seed, index, variety) for index in itertools.count())
+    return parallel_map(_candidate, jobs, workers, chunksize=CHUNK_SIZE)
 
 
 def write_dataset(
@@ -171,13 +150,13 @@ def write_dataset(
         if on_reject is not None:
             on_reject(candidate, error)
 
-    for model_id, data in generate_models(
-        count, seed, variety, workers=workers, on_reject=rejected_one
-    ):
-        write_json_atomic(model_path(out_dir, model_id), data)
-        ids.append(model_id)
-        if on_model is not None:
-            on_model(model_id)
+    models = generate_models(count, seed, variety, workers=workers, on_reject=rejected_one)
+    with contextlib.closing(models):  # a cancel between models also stops the workers at once
+        for model_id, data in models:
+            write_json_atomic(model_path(out_dir, model_id), data)
+            ids.append(model_id)
+            if on_model is not None:
+                on_model(model_id)
     parts = assign_split(ids, split, seed)
     write_json_atomic(out_dir / "train_val_test_split.json", parts)
     return {

@@ -16,9 +16,9 @@ from typing import Any
 
 from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
 from stages.convert.dataset import LAYOUTS, DatasetError, read_manifest_or_empty
-from stages.convert.pool import default_workers
 from stages.convert.run import ConvertOptions, convert_dataset
 from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
+from stages.workpool import default_workers
 
 DEFAULT_VIEWS = ("front", "top", "right")
 FORMATS = ("tinyllava",)

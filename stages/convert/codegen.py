@@ -37,3 +37,8 @@ def answer_for_model(job: tuple[str, str]) -> ModelAnswer:
         return ModelAnswer(model_id, reason=exc.reason, detail=exc.detail or str(exc))
     except Exception as exc:  # a writer bug on one model must not end the batch
         return ModelAnswer(model_id, reason="code_failed", detail=f"{type(exc).__name__}: {exc}")
+
+
+def answer_lost(job: tuple[str, str], message: str) -> ModelAnswer:
+    """The outcome for a model whose worker died writing it (a crash in native code)."""
+    return ModelAnswer(job[0], reason="worker_crashed", detail=message)

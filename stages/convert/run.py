@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.convert.budget import TokenCounter
-from stages.convert.codegen import ModelAnswer, answer_for_model
+from stages.convert.codegen import ModelAnswer, answer_for_model, answer_lost
 from stages.convert.dataset import (
     IMAGES_FOLDER,
     RECORD_FILES,
@@ -26,10 +26,10 @@ from stages.convert.dataset import (
     read_split,
 )
 from stages.convert.notices import CappedWarnings
-from stages.convert.pool import parallel_map
 from stages.convert.records import Record, make_record, write_records
 from stages.convert.templates import prompt_text
 from stages.protocol import Reporter
+from stages.workpool import parallel_map
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,9 @@ def write_answers(
     answers: dict[str, str] = {}
     jobs = [(model.model_id, str(model.source)) for model in planned]
     outcome: ModelAnswer
-    for outcome in parallel_map(answer_for_model, jobs, options.workers, chunksize=64):
+    for outcome in parallel_map(
+        answer_for_model, jobs, options.workers, chunksize=64, crashed=answer_lost
+    ):
         if outcome.answer is None:
             reason = outcome.reason or "code_failed"
             tally.failed_models[reason] += 1

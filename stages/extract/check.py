@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from stages.cad.model import CadError, CadModel
-from stages.extract.pool import OrderedPool
 from stages.extract.sources import Candidate
+from stages.workpool import OrderedPool
 
 DEFAULT_TIME_LIMIT = 5.0
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from stages.extract.check import CheckResult
-from stages.extract.pool import Batch, OrderedPool
 from stages.extract.sampling import TRAIN, VALIDATION
 from stages.extract.sources import Candidate, Source
 from stages.protocol import Reporter, UsageError
+from stages.workpool import Batch, OrderedPool
 
 DUPLICATE_REASON = "duplicate_key"
 AcceptModel = Callable[[str, Candidate], None]

@@ -123,7 +123,7 @@ def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> di
         return render_model_file(args.model, args.output, settings, reporter)
 
     from stages.render.batch import render_dataset
-    from stages.render.worker import default_workers
+    from stages.workpool import default_workers
 
     workers = default_workers() if args.workers is None else args.workers
     if workers < 1:

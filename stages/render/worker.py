@@ -16,7 +16,6 @@ rasteriser threads so that the workers together use the cores without oversubscr
 from __future__ import annotations
 
 import multiprocessing
-import os
 import resource
 import signal
 import time
@@ -28,19 +27,12 @@ from typing import Any
 
 from stages.render.settings import RenderSettings
 from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
+from stages.workpool import default_workers
 
 RECYCLE_AFTER = 2000
 HARD_LIMIT_GRACE_S = 10.0  # beyond the model's own time limit, for rendering
 MAX_FRESH_CRASHES = 3  # fresh workers dying in a row before this many models: a broken set-up
 STARTUP_ALLOWANCE_S = 60.0  # a fresh worker's first model also waits for imports and GL set-up
-
-
-def default_workers() -> int:
-    """The cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def software_threads_per_worker(workers: int) -> int:

@@ -20,9 +20,9 @@ from typing import Any
 
 from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
 from stages.convert.dataset import read_manifest_or_empty
-from stages.convert.pool import default_workers
 from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
 from stages.validate.run import ValidateOptions, validate_dataset
+from stages.workpool import default_workers
 
 
 def build_parser() -> argparse.ArgumentParser:

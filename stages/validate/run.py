@@ -24,7 +24,6 @@ from stages.convert.dataset import (
     find_model_files,
     read_split,
 )
-from stages.convert.pool import parallel_map
 from stages.manifest import write_json_atomic
 from stages.protocol import Reporter
 from stages.validate.answers import VOLUME_TOLERANCE, volume_matches
@@ -32,7 +31,8 @@ from stages.validate.checks import Problem, flags_for
 from stages.validate.leakage import leakage_problems
 from stages.validate.loading import Entry, duplicate_id_problems, load_records, read_model_facts
 from stages.validate.report import cap_problems, summary_warnings, token_percentiles
-from stages.validate.work import ModelJob, ModelReport, check_model
+from stages.validate.work import ModelJob, ModelReport, check_model, report_lost
+from stages.workpool import parallel_map
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def run_model_checks(
 ) -> dict[str, ModelReport]:
     reporter.start(len(jobs), unit="models")
     reports: dict[str, ModelReport] = {}
-    for report in parallel_map(check_model, jobs, workers, chunksize=4):
+    for report in parallel_map(check_model, jobs, workers, chunksize=4, crashed=report_lost):
         reports[report.model_id] = report
         ok = report.source_error == "" and not any(
             check.error for check in (*report.images, *report.answers)

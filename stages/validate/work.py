@@ -43,3 +43,12 @@ def check_model(job: ModelJob) -> ModelReport:
     else:
         volume, error = source_volume(job.source)
     return ModelReport(job.model_id, images, answers, volume, error)
+
+
+def report_lost(job: ModelJob, message: str) -> ModelReport:
+    """The report for a model whose worker died on it (a crash in native code, the OOM killer):
+    its images are checked here, its answers and source count as not building."""
+    images = tuple(check_image(path) for path in job.images)
+    answers = tuple(AnswerCheck(error="answer_build", detail=message) for _ in job.answers)
+    source_error = message if job.source is not None and job.recorded_volume is None else ""
+    return ModelReport(job.model_id, images, answers, job.recorded_volume, source_error)
