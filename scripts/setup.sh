@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command setup on a fresh Debian machine (root, Python 3.11): system packages for
-# software rendering, a virtual environment, torch (CPU build) first, then the project.
+# software rendering (and a C++ compiler, which torch.compile needs on a CPU), a virtual
+# environment, torch (CPU build) first, then the project.
 # Idempotent: on a set-up machine it checks a stamp and finishes in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ need_apt=()
 for pkg in libosmesa6 libgl1; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
+command -v g++ >/dev/null || need_apt+=(g++)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup: missing system packages ${need_apt[*]}; install them as root (apt-get install ${need_apt[*]})" >&2
