@@ -3,6 +3,7 @@ nothing a dying worker leaves behind can hang the parent."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from stages.workpool import OrderedPool, WorkerCrashed, parallel_map
@@ -112,3 +114,35 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("after", [1, 7, 20, 45])
+def test_a_cancelled_stage_ends_at_once_and_leaves_no_worker(after: int) -> None:
+    """SIGTERM to the whole group, as the server cancels, at several points of a run."""
+    stage = subprocess.Popen(
+        [sys.executable, "-m", "tests.workpool_stage", "--progress", "json"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert stage.stdout is not None
+    for line in stage.stdout:
+        if json.loads(line).get("current", 0) >= after:
+            break
+    os.killpg(stage.pid, signal.SIGTERM)
+    rest, _ = stage.communicate(timeout=60)
+    assert stage.returncode == 130
+    assert json.loads(rest.splitlines()[-1]) == {"event": "done", "status": "cancelled"}
+    assert _group_members(stage.pid) == []
+
+
+def _group_members(group: int) -> list[int]:
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == group:
+                members.append(process.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
