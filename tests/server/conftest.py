@@ -20,8 +20,8 @@ def make_config(var_dir: Path, **overrides: Any) -> Config:
     base = Config(
         var_dir=var_dir,
         stages_package="tests.fake_stages",
-        kill_grace_s=1.0,
-        train_kill_grace_s=2.0,
+        kill_grace_s=3.0,  # well above the 0.3 s the escalation test waits, on a slow machine too
+        train_kill_grace_s=4.0,
         heartbeat_s=0.5,
     )
     return dataclasses.replace(base, **overrides)
