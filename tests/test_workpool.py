@@ -70,16 +70,15 @@ def test_an_exception_in_the_work_is_raised_in_the_caller() -> None:
         list(parallel_map(fail_on_two, range(5), 2, chunksize=1))
 
 
-def test_closing_after_the_workers_were_signalled_returns_at_once() -> None:
+@pytest.mark.timeout(60)  # a hang is the failure; how long closing takes is no concern here
+def test_closing_after_the_workers_were_signalled_does_not_hang() -> None:
     """A cancel signals the whole process group: workers die wherever they are."""
     pool = OrderedPool(big_reply_then_die, 2, chunk_size=1)
     batch = iter(pool.submit(range(2, 1000)))
     next(batch)
     for worker in pool._workers:
         os.kill(worker.process.pid, signal.SIGTERM)
-    started = time.monotonic()
     pool.close()
-    assert time.monotonic() - started < 10  # generous: it must not hang, not be fast
     assert all(not w.process.is_alive() for w in pool._workers)
 
 
