@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,12 +9,11 @@ from aiohttp import web
 from server import hostinfo
 from server.appkeys import CONFIG, HUB, RUNNER, STORE
 from server.config import Config
-from server.datasets import STAGE_OF_KIND, record_stage_outcome
-from server.hub import EventHub
-from server.middleware import build_middlewares, cors_headers
+from server.http.middleware import build_middlewares, cors_headers
+from server.jobs.hub import EventHub
+from server.jobs.runner import JobRunner
+from server.jobs.store import JobStore
 from server.routes import ROUTE_TABLES
-from server.runner import JobRunner
-from server.store import JobStore
 
 
 def create_app(config: Config) -> web.Application:
@@ -40,8 +38,6 @@ async def _job_system(app: web.Application) -> AsyncIterator[None]:
     store = await JobStore.open(config.db_path)
     runner = JobRunner(store, config, app[HUB])
     app[STORE], app[RUNNER] = store, runner
-    for kind in STAGE_OF_KIND:
-        runner.on_finish(kind, functools.partial(record_stage_outcome, config))
     await runner.start()
     yield
     await runner.stop()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.config import Config
-from server.hub import EventHub
-from server.runner import JobRunner
-from server.store import JobStore
+from server.jobs.hub import EventHub
+from server.jobs.runner import JobRunner
+from server.jobs.store import JobStore
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", JobStore)

@@ -30,7 +30,8 @@ class Config:
     train_kill_grace_s: float = 120.0
     heartbeat_s: float = 15.0
     workers: int = field(default_factory=_cpu_count)
-    # Python package holding the stage modules; tests point it at fake stages.
+    # Python package holding the stage modules every job and short call runs; tests point it
+    # at fake stages.
     stages_package: str = "stages"
 
     @property
@@ -50,8 +51,9 @@ class Config:
         return self.var_dir / "checkpoints"
 
     @property
-    def sources_dir(self) -> Path:
-        return self.var_dir / "sources"
+    def renders_dir(self) -> Path:
+        """Scratch folders of single renders, pairs and inline batch renders."""
+        return self.var_dir / "renders"
 
 
 _ENV = "CADVLM_"
@@ -80,11 +82,31 @@ def parse_args(argv: list[str] | None = None) -> Config:
         default=float(env.get(f"{_ENV}SYNC_WAIT_S", "300")),
         help="seconds convert/validate requests wait for their job before answering 202",
     )
+    p.add_argument(
+        "--kill-grace",
+        type=float,
+        default=float(env.get(f"{_ENV}KILL_GRACE_S", "10")),
+        help="seconds a cancelled stage gets between SIGTERM and SIGKILL",
+    )
+    p.add_argument(
+        "--train-kill-grace",
+        type=float,
+        default=float(env.get(f"{_ENV}TRAIN_KILL_GRACE_S", "120")),
+        help="the same for training, which saves a checkpoint first",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=float(env.get(f"{_ENV}HEARTBEAT_S", "15")),
+        help="seconds between SSE heartbeats",
+    )
     p.add_argument("--workers", type=int, default=int(env.get(f"{_ENV}WORKERS", _cpu_count())))
     p.add_argument("--stages-package", default=env.get(f"{_ENV}STAGES_PACKAGE", "stages"))
     a = p.parse_args(argv)
     if a.cpu_slots < 1 or a.gpu_slots < 1 or a.workers < 1:
         p.error("slots and workers must be at least 1")
+    if min(a.kill_grace, a.train_kill_grace, a.heartbeat) <= 0:
+        p.error("grace periods and the heartbeat must be positive")
     origins = tuple(o.strip() for o in a.cors_origins.split(",") if o.strip())
     return Config(
         host=a.host,
@@ -97,6 +119,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
         max_body_bytes=int(a.max_body_mb * 1024 * 1024),
         deepcad_root=Path(a.deepcad_root) if a.deepcad_root else None,
         sync_wait_s=a.sync_wait,
+        kill_grace_s=a.kill_grace,
+        train_kill_grace_s=a.train_kill_grace,
+        heartbeat_s=a.heartbeat,
         workers=a.workers,
         stages_package=a.stages_package,
     )

@@ -64,11 +64,17 @@ def rendering() -> dict[str, Any]:
     return {
         "backend": render.backend_name(),
         "views": list(render.VIEWS),
-        "default_views": ["front", "top", "right"],
+        "default_views": list(render.DEFAULT_VIEWS),
         "min_resolution": render.MIN_RESOLUTION,
         "max_resolution": render.MAX_RESOLUTION,
         "composite": True,
     }
+
+
+def training_defaults() -> dict[str, Any]:
+    from stages.train.preflight import mode_defaults
+
+    return mode_defaults()
 
 
 def main() -> int:
@@ -78,7 +84,11 @@ def main() -> int:
         "cpu_count": len(os.sched_getaffinity(0)),
         "libraries": library_versions(),
     }
-    for key, probe in (("devices", devices), ("rendering", rendering)):
+    for key, probe in (
+        ("devices", devices),
+        ("rendering", rendering),
+        ("training_defaults", training_defaults),
+    ):
         try:
             report[key] = probe()
         except Exception as exc:  # report what is missing rather than fail the whole probe

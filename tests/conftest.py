@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +25,16 @@ def deepcad_samples() -> Path:
 @pytest.fixture(scope="session")
 def openecad_golden() -> Path:
     return OPENECAD_GOLDEN
+
+
+def run_json_module(module: str, *args: str) -> tuple[int, dict]:
+    """Run ``python -m module args``; its exit code and the last JSON line it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = done.stdout.strip().splitlines()
+    return done.returncode, json.loads(lines[-1]) if lines else {}

@@ -29,6 +29,14 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from scripts.bench._measure import MB, MemorySampler, StageRun, run_sampled_stage  # noqa: E402
+from stages.dataset.layout import (  # noqa: E402
+    MANIFEST,
+    SPLIT_FILE,
+    find_model_files,
+    image_file_name,
+    images_dir,
+    model_file,
+)
 
 CONVERT_TARGET_S = 20.0
 VALIDATE_TARGET_S = 180.0
@@ -74,21 +82,21 @@ def prepare_dataset(root: Path, folder: Path, models: int, val: int, resolution:
     if marker.is_file():
         return folder
     print(f"preparing {folder} (once; not timed)", flush=True)
-    ids = sorted(p.stem for p in (root / "cad_json").rglob("*.json"))[:models]
+    ids = sorted(find_model_files(root))[:models]
     variants = png_variants(resolution)
     for number, model_id in enumerate(ids):
-        target = folder / "cad_json" / model_id[:4] / f"{model_id}.json"
+        target = model_file(folder, model_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            os.link(root / "cad_json" / model_id[:4] / f"{model_id}.json", target)
+            os.link(model_file(root, model_id), target)
         for index, view in enumerate(VIEWS):
-            image = folder / "images" / f"{model_id}_{view}.png"
+            image = images_dir(folder) / image_file_name(model_id, view)
             image.parent.mkdir(parents=True, exist_ok=True)
             image.write_bytes(variants[(number * 3 + index) % len(variants)])
     split = {"train": ids[: models - val], "validation": ids[models - val :]}
-    (folder / "split.json").write_text(json.dumps(split))
+    (folder / SPLIT_FILE).write_text(json.dumps(split))
     manifest = {"name": folder.name, "render": {"views": list(VIEWS), "resolution": resolution}}
-    (folder / "dataset.json").write_text(json.dumps(manifest))
+    (folder / MANIFEST).write_text(json.dumps(manifest))
     marker.touch()
     return folder
 

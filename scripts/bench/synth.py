@@ -25,10 +25,14 @@ from stages.cad.deepcad import parse_deepcad  # noqa: E402
 from stages.cad.key import geometric_key  # noqa: E402
 from stages.cad.model import CadError  # noqa: E402
 from stages.cad.solid import build_solid  # noqa: E402
-from stages.cad.synth import candidate_seed, draw_design, generate_models  # noqa: E402
-from stages.cad.synth_json import design_to_json  # noqa: E402
-from stages.cad.synth_slivers import find_sliver  # noqa: E402
-from stages.cad.synth_variety import DEFAULT_VARIETY  # noqa: E402
+from stages.cad.synth import (  # noqa: E402
+    DEFAULT_VARIETY,
+    candidate_seed,
+    draw_design,
+    generate_models,
+)
+from stages.cad.synth.deepcad_json import design_to_json  # noqa: E402
+from stages.cad.synth.slivers import find_sliver  # noqa: E402
 
 PROJECTED = 20_000
 

@@ -85,8 +85,9 @@ def _random_vlm(shape: Any, device: str, lora_dropout: float) -> tuple[Any, Any]
     """A random LLaVA of ``shape`` with adapters (bf16 base on CUDA); returns (model, bundle)."""
     from transformers import LlavaForConditionalGeneration
 
+    from stages.train.bundle import BaseModelRef
     from stages.train.lora import attach_lora
-    from stages.train.models import BaseModelRef, llava_bundle
+    from stages.train.models import llava_bundle
     from stages.train.tiny import llava_config
 
     config = llava_config(
@@ -131,8 +132,10 @@ def gpu_loop(
 
     from stages.train.config import build_config
     from stages.train.devices import resolve_runtime
-    from stages.train.finetune import Optimization, batch_loss, build_optimization, compile_decoder
+    from stages.train.finetune import compile_decoder
     from stages.train.lora import trainable_parameters
+    from stages.train.loss import batch_loss
+    from stages.train.optim import Optimization, build_optimization
 
     ours = variant == "ours"
     runtime = resolve_runtime(device, "bf16" if device == "cuda" else "fp32")

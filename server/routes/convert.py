@@ -9,73 +9,38 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from server import datasets
-from server.apidoc import documented
+from server import dataset_registry as registry
 from server.appkeys import CONFIG, RUNNER, STORE
-from server.jobviews import progress_body
-from server.problems import ProblemError, conflict
-from server.requests import read_body
-from server.routes.render import check_model_id, find_dataset_model, renders_dir
+from server.bodies.base import StageBody
+from server.bodies.records import (
+    ConvertRequest,
+    GeneratePairRequest,
+    TrainingPairRequest,
+    ValidateRequest,
+)
+from server.http.jobviews import progress_body
+from server.http.openapi import documented
+from server.http.problems import ProblemError, invalid
+from server.http.requests import read_body
+from server.jobs.store import Job
+from server.scratch import ScratchDir
 from server.stagecalls import StageCallError, call_stage
-from server.store import Job
+from stages.dataset.layout import RECORD_FILES, images_dir
 
 routes = web.RouteTableDef()
 
 PAIR_TIMEOUT_S = 120.0
+ResultShape = Callable[[Job], dict[str, Any]]
 
 
-class ConvertRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["tinyllava"] = "tinyllava"
-    randomize_templates: StrictBool = True
-    layout: Literal["per_view", "composite", "iso"] = "per_view"
-    seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1)
-    max_answer_tokens: StrictInt | None = Field(default=None, ge=16, le=1_000_000)
-
-
-class ValidateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_answer_tokens: StrictInt | None = Field(default=None, ge=16, le=1_000_000)
-
-
-class GeneratePairRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: dict[str, Any] | None = None
-    model_id: str | None = None
-    dataset: str | None = None
-    view: str = "front"
-    layout: Literal["per_view", "composite", "iso"] = "per_view"
-    resolution: StrictInt = Field(default=512, ge=64, le=2048)
-    seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def one_model(self) -> GeneratePairRequest:
-        if (self.model is None) == (self.dataset is None):
-            raise ValueError("give either 'model' (DeepCAD JSON) or 'dataset' and 'model_id'")
-        if self.dataset is not None and not self.model_id:
-            raise ValueError("'model_id' is required with 'dataset'")
-        return self
-
-
-class TrainingPairRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    record: dict[str, Any]
-    dataset: str | None = None
-    model: dict[str, Any] | None = None
-
-
-async def wait_and_answer(request: web.Request, job: Job, shape: Any) -> web.Response:
+async def wait_and_answer(request: web.Request, job: Job, shape: ResultShape) -> web.Response:
     """Wait for a convert/validate job; answer with its result, or 202 past the wait limit."""
     finished = await request.app[RUNNER].wait(job.id, request.app[CONFIG].sync_wait_s)
     if finished is None or not finished.terminal:
@@ -91,41 +56,28 @@ async def wait_and_answer(request: web.Request, job: Job, shape: Any) -> web.Res
     return web.json_response(shape(finished))
 
 
-async def _start_dataset_job(
-    request: web.Request, kind: str, needs: str, args: list[str], params: dict[str, Any]
-) -> tuple[str, Job]:
-    config, store = request.app[CONFIG], request.app[STORE]
+async def run_dataset_stage(
+    request: web.Request, kind: str, needs: str, body: StageBody, shape: ResultShape
+) -> web.Response:
+    config = request.app[CONFIG]
     name = request.match_info["dataset_name"]
-    manifest = datasets.load_manifest(config, name)
-    if (manifest.get("stages") or {}).get(needs) != "completed":
-        verb = {"rendering": "rendered", "conversion": "converted"}[needs]
-        raise conflict(f"dataset {name!r} is not {verb} yet", stage=needs)
-    if await datasets.active_jobs(store, name):
-        raise conflict(f"dataset {name!r} is in use by a running or queued job")
-    path = datasets.dataset_dir(config, name)
-    job = await request.app[RUNNER].submit(
-        kind, kind, ["--dataset", str(path), *args], params, dataset=name
-    )
-    return name, job
+    path = await registry.ready_for_stage(config, request.app[STORE], name, needs)
+    args = ["--dataset", str(path), *body.to_args(), "--workers", str(config.workers)]
+    job = await request.app[RUNNER].submit(kind, kind, args, body.model_dump(), dataset=name)
+    return await wait_and_answer(request, job, shape)
 
 
 @routes.post("/training/datasets/{dataset_name}/convert")
 @documented("Write TinyLLaVA train.json and val.json for a rendered dataset", body=ConvertRequest)
 async def convert(request: web.Request) -> web.Response:
     body = await read_body(request, ConvertRequest, required=False)
-    args = ["--format", body.format, "--layout", body.layout, "--seed", str(body.seed)]
-    args.append("--randomize-templates" if body.randomize_templates else "--no-randomize-templates")
-    if body.max_answer_tokens:
-        args += ["--max-answer-tokens", str(body.max_answer_tokens)]
-    args += ["--workers", str(request.app[CONFIG].workers)]
-    name, job = await _start_dataset_job(request, "convert", "rendering", args, body.model_dump())
-    prefix = f"data/training/{name}"
+    prefix = f"data/training/{request.match_info['dataset_name']}"
 
     def shape(done: Job) -> dict[str, Any]:
         result = dict(done.result or {})
         output = {
-            "train_file": f"{prefix}/train.json",
-            "val_file": f"{prefix}/val.json",
+            "train_file": f"{prefix}/{RECORD_FILES['train']}",
+            "val_file": f"{prefix}/{RECORD_FILES['val']}",
             "train_conversations": result.pop("train_conversations", 0),
             "val_conversations": result.pop("val_conversations", 0),
         }
@@ -133,20 +85,17 @@ async def convert(request: web.Request) -> web.Response:
         output.update(result)
         return {"success": True, "job_id": done.id, "status": "completed", "output": output}
 
-    return await wait_and_answer(request, job, shape)
+    return await run_dataset_stage(request, "convert", "rendering", body, shape)
 
 
 @routes.post("/training/datasets/{dataset_name}/validate")
 @documented("Check every record, image and answer of a converted dataset", body=ValidateRequest)
 async def validate(request: web.Request) -> web.Response:
     body = await read_body(request, ValidateRequest, required=False)
-    args = ["--workers", str(request.app[CONFIG].workers)]
-    if body.max_answer_tokens:
-        args += ["--max-answer-tokens", str(body.max_answer_tokens)]
-    _, job = await _start_dataset_job(request, "validate", "conversion", args, body.model_dump())
 
     def shape(done: Job) -> dict[str, Any]:
         result = dict(done.result or {})
+        listed = ("validation", "stats", "warnings", "problems")
         return {
             "success": bool(result.get("valid")),
             "job_id": done.id,
@@ -155,72 +104,38 @@ async def validate(request: web.Request) -> web.Response:
             "stats": result.get("stats", {}),
             "warnings": result.get("warnings", []),
             "problems": result.get("problems", []),
-            **{
-                k: v
-                for k, v in result.items()
-                if k not in ("validation", "stats", "warnings", "problems")
-            },
+            **{k: v for k, v in result.items() if k not in listed},
         }
 
-    return await wait_and_answer(request, job, shape)
+    return await run_dataset_stage(request, "validate", "conversion", body, shape)
 
 
-def _work_dir(request: web.Request, prefix: str) -> tuple[str, Path]:
-    work_id = f"{prefix}_{secrets.token_hex(5)}"
-    path = renders_dir(request.app) / work_id
-    path.mkdir(parents=True)
-    return work_id, path
-
-
-def _model_file(request: web.Request, body: Any, work: Path) -> tuple[str, Path]:
-    if body.model is not None:
-        model_id = check_model_id(body.model_id or "model", "model_id")
-        path = work / f"{model_id}.json"
-        path.write_text(json.dumps(body.model))
-        return model_id, path
-    config = request.app[CONFIG]
-    datasets.load_manifest(config, body.dataset)
-    model_id = check_model_id(body.model_id, "model_id")
-    return model_id, find_dataset_model(datasets.dataset_dir(config, body.dataset), model_id)
-
-
-def _stage_problem(exc: StageCallError, field: str, what: str) -> ProblemError:
-    detail = exc.payload.get("detail") or exc.payload.get("error") or exc.stderr
-    if exc.returncode == 2:
-        return ProblemError(
-            422,
-            f"{what}: {detail}",
-            field=field,
-            kind="invalid-value",
-            reason=exc.payload.get("error"),
-        )
-    return ProblemError(500, f"{what}: {detail}")
+def _pair_problem(exc: StageCallError, field: str, what: str) -> ProblemError:
+    if exc.is_usage:
+        return invalid(field, f"{what}: {exc.detail}", reason=exc.payload.get("error"))
+    return ProblemError(500, f"{what}: {exc.detail}")
 
 
 @routes.post("/training/generate-pair")
 @documented("One training record (image and conversation) for one model", body=GeneratePairRequest)
 async def generate_pair(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
     body = await read_body(request, GeneratePairRequest)
-    work_id, work = _work_dir(request, "render_views")
-    model_id, model_path = _model_file(request, body, work)
-    args = ["--model", str(model_path), "--output", str(work), "--view", body.view]
-    args += [
-        "--layout",
-        body.layout,
-        "--resolution",
-        str(body.resolution),
-        "--seed",
-        str(body.seed),
-    ]
-    try:
-        pair = await call_stage("stages.convert.pair", args, timeout=PAIR_TIMEOUT_S)
-    except StageCallError as exc:
-        raise _stage_problem(exc, "model", "no training pair could be made") from exc
+    model_id, model_path = registry.requested_model(config, body)
+    with ScratchDir(config.renders_dir, "render_views") as work:
+        if model_path is None:
+            model_path = work.path / f"{model_id}.json"
+            model_path.write_text(json.dumps(body.model))
+        args = ["--model", str(model_path), "--output", str(work.path), *body.to_args()]
+        try:
+            pair = await call_stage(config, "convert.pair", args, timeout=PAIR_TIMEOUT_S)
+        except StageCallError as exc:
+            raise _pair_problem(exc, "model", "no training pair could be made") from exc
     image_path = Path(pair.get("image_path", ""))
     if not image_path.is_absolute():
-        image_path = work / image_path
+        image_path = work.path / image_path
     image = {
-        "url": f"/training/renders/{work_id}/{image_path.name}",
+        "url": f"/training/renders/{work.id}/{image_path.name}",
         "media_type": "image/png",
         "image_base64": base64.b64encode(image_path.read_bytes()).decode()
         if image_path.is_file()
@@ -235,21 +150,24 @@ async def generate_pair(request: web.Request) -> web.Response:
 @routes.post("/validation/training-pair")
 @documented("Validate one training record", body=TrainingPairRequest)
 async def validate_pair(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
     body = await read_body(request, TrainingPairRequest)
-    _, work = _work_dir(request, "pair")
-    record_path = work / "record.json"
-    record_path.write_text(json.dumps(body.record))
-    args = ["--record", str(record_path)]
+    args: list[str] = []
     if body.dataset is not None:
-        config = request.app[CONFIG]
-        datasets.load_manifest(config, body.dataset)
-        args += ["--images", str(datasets.dataset_dir(config, body.dataset) / "images")]
-    if body.model is not None:
-        model_path = work / "model.json"
-        model_path.write_text(json.dumps(body.model))
-        args += ["--model", str(model_path)]
-    try:
-        result = await call_stage("stages.validate.pair", args, timeout=PAIR_TIMEOUT_S)
-    except StageCallError as exc:
-        raise _stage_problem(exc, "record", "the record could not be read") from exc
+        registry.load_manifest(config, body.dataset, "dataset")
+        args += ["--images", str(images_dir(registry.dataset_dir(config, body.dataset)))]
+    with ScratchDir(config.renders_dir, "pair") as work:
+        record_path = work.path / "record.json"
+        record_path.write_text(json.dumps(body.record))
+        args += ["--record", str(record_path)]
+        if body.model is not None:
+            model_path = work.path / "model.json"
+            model_path.write_text(json.dumps(body.model))
+            args += ["--model", str(model_path)]
+        try:
+            result = await call_stage(config, "validate.pair", args, timeout=PAIR_TIMEOUT_S)
+        except StageCallError as exc:
+            raise _pair_problem(exc, "record", "the record could not be read") from exc
+        finally:
+            shutil.rmtree(work.path, ignore_errors=True)
     return web.json_response({"success": True, **result})

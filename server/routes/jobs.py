@@ -11,43 +11,25 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from server.apidoc import documented
 from server.appkeys import CONFIG, HUB, RUNNER, STORE
-from server.jobviews import progress_body, summary_body
-from server.problems import ProblemError, conflict, not_found
-from server.requests import query_int
-from server.runner import JobStateError
-from server.store import TERMINAL, Job
+from server.http.jobviews import progress_body, summary_body
+from server.http.lookups import job_or_404
+from server.http.openapi import documented
+from server.http.problems import conflict, invalid
+from server.http.requests import query_int
+from server.jobs.runner import JobStateError
+from server.jobs.store import TERMINAL
 
 routes = web.RouteTableDef()
 
 JOB_STATUSES = ("queued", "running", *TERMINAL)
-# Extra stage arguments that make a stopped job continue where it stopped.
-RESUME_ARGS: dict[str, list[str]] = {
-    "render": [],
-    "batch_render": [],
-    "training": ["--resume"],
-    "training_test": ["--resume"],
-}
 LOG_TAIL_MAX = 10_000
-
-
-async def get_job_or_404(request: web.Request, job_id: str | None = None) -> Job:
-    """A running job's state comes from memory (current to the last line); others from SQLite."""
-    job_id = job_id or request.match_info["job_id"]
-    live = request.app[RUNNER].live_job(job_id)
-    if live is not None and live.job.status == "running":
-        return live.job
-    job = await request.app[STORE].get_job(job_id)
-    if job is None:
-        raise not_found("job", job_id)
-    return job
 
 
 @routes.get("/training/jobs/{job_id}/progress")
 @documented("Progress of any job: counts, percentage, measured time remaining", tag="jobs")
 async def job_progress(request: web.Request) -> web.Response:
-    return web.json_response(progress_body(await get_job_or_404(request)))
+    return web.json_response(progress_body(await job_or_404(request)))
 
 
 @routes.get("/training/jobs")
@@ -56,9 +38,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     statuses = [s for s in request.query.get("status", "").split(",") if s]
     unknown = [s for s in statuses if s not in JOB_STATUSES]
     if unknown:
-        raise ProblemError(
-            422, f"unknown status {unknown[0]!r}; one of {', '.join(JOB_STATUSES)}", field="status"
-        )
+        raise invalid("status", f"unknown status {unknown[0]!r}; one of {', '.join(JOB_STATUSES)}")
     limit = query_int(request, "limit", 50, 1, 500)
     offset = query_int(request, "offset", 0, 0, 10**9)
     jobs, total = await request.app[STORE].list_jobs(
@@ -78,7 +58,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     "Cancel a queued or running job (SIGTERM, then SIGKILL after a grace period)", tag="jobs"
 )
 async def cancel_job(request: web.Request) -> web.Response:
-    job = await get_job_or_404(request)
+    job = await job_or_404(request)
     try:
         job = await request.app[RUNNER].cancel(job.id)
     except JobStateError as exc:
@@ -91,11 +71,9 @@ async def cancel_job(request: web.Request) -> web.Response:
 @routes.post("/training/jobs/{job_id}/resume")
 @documented("Resume an interrupted, cancelled or failed render or training job", tag="jobs")
 async def resume_job(request: web.Request) -> web.Response:
-    job = await get_job_or_404(request)
-    if job.kind not in RESUME_ARGS:
-        raise conflict(f"{job.kind} jobs cannot be resumed; start a new one")
+    job = await job_or_404(request)
     try:
-        job = await request.app[RUNNER].resume(job.id, RESUME_ARGS[job.kind])
+        job = await request.app[RUNNER].resume(job.id)
     except JobStateError as exc:
         raise conflict(str(exc)) from exc
     return web.json_response(
@@ -108,16 +86,16 @@ async def resume_job(request: web.Request) -> web.Response:
     "Server-Sent Events: every job event, replayed from Last-Event-ID, then live", tag="jobs"
 )
 async def job_events(request: web.Request) -> web.StreamResponse:
-    job = await get_job_or_404(request)
+    job = await job_or_404(request)
     store, hub, runner = request.app[STORE], request.app[HUB], request.app[RUNNER]
     raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or "0"
     try:
         last = int(raw_last)
     except ValueError as exc:
-        raise ProblemError(422, "Last-Event-ID must be an integer", field="Last-Event-ID") from exc
+        raise invalid("Last-Event-ID", "Last-Event-ID must be an integer") from exc
     subscription = hub.subscribe(job.id)
     try:
-        await runner.flush_job(job.id)
+        await runner.flush()
         async with sse_response(request, ping_interval=request.app[CONFIG].heartbeat_s) as stream:
             last = await _replay(stream, store, job.id, last)
             current = await store.get_job(job.id)
@@ -161,7 +139,7 @@ def _dumps(data: dict[str, Any]) -> str:
 @routes.get("/training/jobs/{job_id}/log")
 @documented("The last lines of a job's stage log (stderr)", tag="jobs")
 async def job_log(request: web.Request) -> web.Response:
-    job = await get_job_or_404(request)
+    job = await job_or_404(request)
     tail = query_int(request, "tail", 200, 1, LOG_TAIL_MAX)
     path = request.app[CONFIG].logs_dir / f"{job.id}.log"
     lines = await asyncio.to_thread(_tail_lines, path, tail)

@@ -6,9 +6,9 @@ from importlib import metadata
 
 from aiohttp import web
 
-from server.apidoc import documented, openapi_document
 from server.appkeys import CONFIG
 from server.hostinfo import host_info
+from server.http.openapi import documented, openapi_document
 
 routes = web.RouteTableDef()
 
@@ -51,6 +51,7 @@ async def training_info(request: web.Request) -> web.Response:
             "rendering": host.get("rendering"),
             "devices": host.get("devices"),
             "base_models": ["tiny", "a local LLaVA or TinyLLaVA checkpoint directory"],
+            "training_defaults": host.get("training_defaults"),
             "slots": {"cpu": config.cpu_slots, "gpu": config.gpu_slots},
             "libraries": host.get("libraries"),
             "python": host.get("python"),

@@ -1,121 +1,62 @@
-"""Training routes: the quick test-run, its results, the full LoRA fine-tune and its status."""
+"""Training routes: the quick test-run, its results, the full LoRA fine-tune and its status.
+
+The training stage owns every default and every check of a training request: the route runs
+its preflight with exactly the flags the caller set, and gets back the resolved run (the
+mode's defaults filled in) or a 422 naming the field.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from server import datasets
-from server.apidoc import documented
+from server import dataset_registry as registry
 from server.appkeys import CONFIG, RUNNER, STORE
-from server.estimates import started_response
-from server.jobviews import human_duration, percentage, remaining_seconds
-from server.problems import ProblemError, conflict, not_found
-from server.requests import read_body
-from server.routes.jobs import get_job_or_404
-from server.runner import new_job_id
+from server.bodies.training import TestRunRequest, TrainStartRequest
+from server.http.estimates import started_response
+from server.http.jobviews import human_duration, percentage, remaining_seconds
+from server.http.lookups import job_or_404
+from server.http.openapi import documented
+from server.http.problems import invalid
+from server.http.requests import read_body
+from server.jobs.live import new_job_id
+from server.jobs.store import Job
 from server.stagecalls import check_or_422
-from server.store import Job
 
 routes = web.RouteTableDef()
 
-Device = Literal["auto", "cpu", "cuda", "mps"]
 TRAINING_KINDS = ("training", "training_test")
+RESUME = ["--resume"]
 
 
-class TestRunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: str
-    train_samples: StrictInt = Field(default=100, ge=1, le=1_000_000)
-    val_samples: StrictInt = Field(default=20, ge=1, le=1_000_000)
-    epochs: StrictInt = Field(default=5, ge=1, le=1000)
-    device: Device = "auto"
-    base_model: str = "tiny"
-    batch_size: StrictInt = Field(default=4, ge=1, le=1024)
-    learning_rate: float | None = Field(default=None, gt=0, le=1)
-    lora_r: StrictInt = Field(default=16, ge=1, le=1024)
-    lora_alpha: StrictInt = Field(default=32, ge=1, le=4096)
-    seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1)
-
-
-class TrainConfig(BaseModel):
-    """Every field optional; the defaults follow OpenECAD's own LoRA recipe."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_model: str = "tiny"
-    use_lora: StrictBool = True
-    lora_r: StrictInt = Field(default=128, ge=1, le=1024)
-    lora_alpha: StrictInt = Field(default=256, ge=1, le=4096)
-    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
-    lora_vision: StrictBool = False
-    epochs: StrictInt = Field(default=3, ge=1, le=1000)
-    batch_size: StrictInt = Field(default=4, ge=1, le=1024)
-    gradient_accumulation: StrictInt = Field(default=1, ge=1, le=1024)
-    learning_rate: float = Field(default=1e-4, gt=0, le=1)
-    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0, le=1)
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    gradient_checkpointing: StrictBool = False
-    device: Device = "auto"
-    save_every_steps: StrictInt | None = Field(default=None, ge=1)
-    keep_last: StrictInt = Field(default=3, ge=1, le=100)
-    train_samples: StrictInt | None = Field(default=None, ge=1)
-    val_samples: StrictInt | None = Field(default=None, ge=1)
-    seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1)
-
-
-class TrainStartRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: str
-    config: TrainConfig = Field(default_factory=TrainConfig)
-
-
-def _record_count(path: Path) -> int:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return len(json.load(f))
-    except (OSError, ValueError):
-        return 0
-
-
-async def _prepare(request: web.Request, dataset: str, base_model: str, device: str) -> Path:
-    """The dataset must be converted; base model and device are checked before any job."""
+async def _preflight(
+    request: web.Request, dataset: str, mode: str, flags: list[str], prefix: str = ""
+) -> tuple[Path, dict[str, Any]]:
+    """The dataset must be converted; the stage checks the rest and resolves the run."""
     config = request.app[CONFIG]
-    manifest = datasets.load_manifest(config, datasets.check_name(dataset, "dataset"))
-    if (manifest.get("stages") or {}).get("conversion") != "completed":
-        raise conflict(f"dataset {dataset!r} is not converted yet", stage="conversion")
-    path = datasets.dataset_dir(config, dataset)
-    await check_or_422(
-        "stages.train.preflight",
-        ["--base-model", base_model, "--device", device, "--dataset", str(path)],
-        "base_model",
+    path = await registry.ready_for_stage(
+        config, request.app[STORE], registry.check_name(dataset, "dataset"), "conversion", "dataset"
     )
-    return path
+    report = await check_or_422(
+        config,
+        "train.preflight",
+        ["--dataset", str(path), "--mode", mode, *flags],
+        f"{prefix}base_model",
+        prefix,
+    )
+    resolved = report.get("config") or {}
+    return path, resolved
 
 
-def _check_samples(path: Path, train: int | None, val: int | None) -> tuple[int, int]:
-    available_train = _record_count(path / "train.json")
-    available_val = _record_count(path / "val.json")
-    for field, wanted, available in (
-        ("train_samples", train, available_train),
-        ("val_samples", val, available_val),
-    ):
-        if wanted is not None and wanted > available:
-            raise ProblemError(
-                422,
-                f"{field} {wanted} is more than the dataset's {available} records",
-                field=field,
-                kind="invalid-value",
-            )
-    return train or available_train, val or available_val
+def _steps(resolved: dict[str, Any]) -> int:
+    per_step = int(resolved.get("batch_size") or 1) * int(
+        resolved.get("gradient_accumulation") or 1
+    )
+    return int(resolved.get("epochs") or 1) * -(
+        -int(resolved.get("train_samples") or 0) // per_step
+    )
 
 
 def _checkpoint_dir(request: web.Request, dataset: str, job_id: str) -> Path:
@@ -126,28 +67,20 @@ def _checkpoint_dir(request: web.Request, dataset: str, job_id: str) -> Path:
 @documented("A short LoRA training run that shows whether the loss falls", body=TestRunRequest)
 async def test_run(request: web.Request) -> web.Response:
     body = await read_body(request, TestRunRequest)
-    path = await _prepare(request, body.dataset, body.base_model, body.device)
-    train, val = _check_samples(path, body.train_samples, body.val_samples)
+    flags = body.to_args()
+    path, resolved = await _preflight(request, body.dataset, "test-run", flags)
     job_id = new_job_id("training_test")
     out = _checkpoint_dir(request, body.dataset, job_id)
-    args = [
-        "--dataset", str(path), "--output", str(out), "--mode", "test-run",
-        "--train-samples", str(train), "--val-samples", str(val),
-        "--epochs", str(body.epochs), "--batch-size", str(body.batch_size),
-        "--base-model", body.base_model, "--device", body.device,
-        "--lora-r", str(body.lora_r), "--lora-alpha", str(body.lora_alpha),
-        "--seed", str(body.seed),
-    ]  # fmt: skip
-    if body.learning_rate:
-        args += ["--learning-rate", str(body.learning_rate)]
+    args = ["--dataset", str(path), "--output", str(out), "--mode", "test-run", *flags]
+    params = {**body.model_dump(exclude_none=True), "resolved": resolved}
     job = await request.app[RUNNER].submit(
-        "training_test", "train", args, body.model_dump(), dataset=body.dataset, slot="gpu",
-        job_id=job_id,
+        "training_test", "train", args, params, dataset=body.dataset, slot="gpu", job_id=job_id,
+        resume_args=RESUME,
     )  # fmt: skip
     return await started_response(
         request.app[STORE],
         job,
-        items=body.epochs * -(-train // body.batch_size),
+        items=_steps(resolved),
         location=f"/training/test-run/{job.id}/results",
         checkpoint_dir=str(Path("checkpoints") / body.dataset / job.id),
     )
@@ -162,22 +95,15 @@ def _loss_progression(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def _metrics(request: web.Request, job: Job) -> list[dict[str, Any]]:
-    await request.app[RUNNER].flush_job(job.id)
+    await request.app[RUNNER].flush()
     rows = await request.app[STORE].events_after(job.id, event="metric", limit=1_000_000)
     return [data for _seq, _event, data, _ts in rows]
-
-
-async def _training_job(request: web.Request, kinds: tuple[str, ...]) -> Job:
-    job = await get_job_or_404(request)
-    if job.kind not in kinds:
-        raise not_found("training job", job.id)
-    return job
 
 
 @routes.get("/training/test-run/{job_id}/results")
 @documented("Results of a test-run: loss per epoch, improvement, convergence, throughput")
 async def test_run_results(request: web.Request) -> web.Response:
-    job = await _training_job(request, ("training_test",))
+    job = await job_or_404(request, ("training_test",), "training job")
     if job.status == "completed" and job.result:
         results = job.result
     else:  # what is known so far, from the metric events
@@ -193,42 +119,21 @@ async def start_training(request: web.Request) -> web.Response:
     body = await read_body(request, TrainStartRequest)
     cfg = body.config
     if not cfg.use_lora:
-        raise ProblemError(
-            422,
-            "only LoRA fine-tuning is supported; set use_lora to true",
-            field="config.use_lora",
-            kind="invalid-value",
-        )
-    path = await _prepare(request, body.dataset, cfg.base_model, cfg.device)
-    train, val = _check_samples(path, cfg.train_samples, cfg.val_samples)
+        raise invalid("config.use_lora", "only LoRA fine-tuning is supported; set use_lora to true")
+    flags = cfg.to_args()
+    path, resolved = await _preflight(request, body.dataset, "full", flags, "config.")
     job_id = new_job_id("training")
     out = _checkpoint_dir(request, body.dataset, job_id)
-    args = [
-        "--dataset", str(path), "--output", str(out), "--mode", "full",
-        "--train-samples", str(train), "--val-samples", str(val),
-        "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
-        "--grad-accum", str(cfg.gradient_accumulation),
-        "--learning-rate", str(cfg.learning_rate), "--warmup-ratio", str(cfg.warmup_ratio),
-        "--weight-decay", str(cfg.weight_decay), "--max-grad-norm", str(cfg.max_grad_norm),
-        "--lora-r", str(cfg.lora_r), "--lora-alpha", str(cfg.lora_alpha),
-        "--lora-dropout", str(cfg.lora_dropout), "--base-model", cfg.base_model,
-        "--device", cfg.device, "--precision", cfg.precision, "--keep-last", str(cfg.keep_last),
-        "--seed", str(cfg.seed),
-    ]  # fmt: skip
-    if cfg.lora_vision:
-        args.append("--lora-vision")
-    if cfg.gradient_checkpointing:
-        args.append("--gradient-checkpointing")
-    if cfg.save_every_steps:
-        args += ["--save-every-steps", str(cfg.save_every_steps)]
+    args = ["--dataset", str(path), "--output", str(out), "--mode", "full", *flags]
+    params = {**body.model_dump(exclude_none=True), "resolved": resolved}
     job = await request.app[RUNNER].submit(
-        "training", "train", args, body.model_dump(), dataset=body.dataset, slot="gpu",
-        job_id=job_id,
+        "training", "train", args, params, dataset=body.dataset, slot="gpu", job_id=job_id,
+        resume_args=RESUME,
     )  # fmt: skip
     return await started_response(
         request.app[STORE],
         job,
-        items=cfg.epochs * -(-train // (cfg.batch_size * cfg.gradient_accumulation)),
+        items=_steps(resolved),
         location=f"/training/{job.id}/status",
         checkpoint_dir=str(Path("checkpoints") / body.dataset / job.id),
     )
@@ -237,7 +142,7 @@ async def start_training(request: web.Request) -> web.Response:
 @routes.get("/training/{job_id}/status")
 @documented("Training progress: epoch, step, losses, learning rate, time remaining")
 async def training_status(request: web.Request) -> web.Response:
-    job = await _training_job(request, TRAINING_KINDS)
+    job = await job_or_404(request, TRAINING_KINDS, "training job")
     extra = job.progress.get("extra") or {}
     metrics = await _metrics(request, job)
     step_losses = [
@@ -255,7 +160,7 @@ async def training_status(request: web.Request) -> web.Response:
             "progress": {
                 "current_epoch": extra.get("epoch", 0),
                 "total_epochs": extra.get(
-                    "total_epochs", job.params.get("config", {}).get("epochs")
+                    "total_epochs", (job.params.get("resolved") or {}).get("epochs")
                 ),
                 "current_step": extra.get("step", job.progress.get("current") or 0),
                 "total_steps": extra.get("total_steps", job.progress.get("total") or 0),

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from stages.cad.geom_chain import chain_loop
+from stages.cad.chain import chain_loop
 from stages.cad.model import (
     Arc,
     CadError,
@@ -40,7 +40,8 @@ from stages.cad.model import (
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Endpoints closer than this fraction of the model's largest sketch span are the same point.
 CHAIN_TOLERANCE = 1e-6
-# Chaining is quadratic in a loop's curves; no buildable loop has more (see solid.py's caps).
+# Chaining is quadratic in a loop's curves; no buildable loop has more (see the caps in
+# ``stages.cad.solid.build``).
 MAX_LOOP_CURVES = 5_000
 
 OPERATIONS = {

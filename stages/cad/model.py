@@ -121,10 +121,6 @@ class SketchPlane:
     y_axis: Vec3
     normal: Vec3
 
-    def to_world(self, u: float, v: float) -> Vec3:
-        o, x, y = self.origin, self.x_axis, self.y_axis
-        return (o[0] + u * x[0] + v * y[0], o[1] + u * x[1] + v * y[1], o[2] + u * x[2] + v * y[2])
-
 
 @dataclass(frozen=True, slots=True)
 class Extrude:

@@ -4,7 +4,11 @@ rendered dataset (models from ``cad_json/``, split from ``split.json``, images i
 Layouts: ``per_view`` (one record per rendered view, the prompt naming the view),
 ``composite`` (one per model on ``<id>_composite.png``), ``iso`` (one per model on
 ``<id>_iso.png``). The default answer budget is 1170 tokens: 2048 context - 728 image tokens -
-about 150 for the system text and prompt (see ``budget.py``).
+about 150 for the system text and prompt (see ``stages.dataset.tokens``).
+
+The run keeps the manifest's ``conversion`` entry: ``in_progress`` while it runs, ``completed``
+with the record counts, the folder's size and the options used (validation back to
+``pending``), ``failed`` when it ends any other way.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
-from stages.convert.dataset import LAYOUTS, DatasetError, read_manifest_or_empty
 from stages.convert.run import ConvertOptions, convert_dataset
+from stages.dataset.layout import LAYOUTS, DatasetError
+from stages.dataset.manifest import (
+    CONVERSION,
+    read_manifest_or_empty,
+    stage_completed,
+    stage_run,
+)
+from stages.dataset.tokens import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
 from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
+from stages.render import DEFAULT_VIEWS, parse_views
 from stages.workpool import default_workers
 
-DEFAULT_VIEWS = ("front", "top", "right")
 FORMATS = ("tinyllava",)
 
 
@@ -57,8 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
 def checked_views(text: str | None, dataset: Path) -> tuple[str, ...]:
     """The views asked for, else those the manifest says were rendered, else the default;
     checked against the render stage's view names (records are made on its images)."""
-    from stages.render.views import parse_views
-
     if text is None:
         rendered = (read_manifest_or_empty(dataset).get("render") or {}).get("views")
         if isinstance(rendered, list):
@@ -93,12 +101,32 @@ def options_from(args: argparse.Namespace) -> ConvertOptions:
 
 
 def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
-    options = options_from(args)
-    counter = stage_token_counter(args.tokenizer)
-    try:
-        return convert_dataset(args.dataset, options, counter, reporter)
-    except DatasetError as exc:
-        raise UsageError(str(exc)) from exc
+    with stage_run(args.dataset, CONVERSION):
+        options = options_from(args)
+        counter = stage_token_counter(args.tokenizer)
+        try:
+            result = convert_dataset(args.dataset, options, counter, reporter)
+        except DatasetError as exc:
+            raise UsageError(str(exc)) from exc
+        stage_completed(
+            args.dataset,
+            CONVERSION,
+            counts={
+                "conversations": {
+                    "train": result["train_conversations"],
+                    "val": result["val_conversations"],
+                }
+            },
+            conversion={
+                "format": args.format,
+                "randomize_templates": options.randomize_templates,
+                "layout": options.layout,
+                "seed": options.seed,
+                "max_answer_tokens": options.max_answer_tokens,
+            },
+            reset_later=True,
+        )
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

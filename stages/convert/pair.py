@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from stages.cad.model import CadError
-from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
-from stages.convert.dataset import LAYOUTS, image_slots
-from stages.convert.records import make_record
 from stages.convert.templates import prompt_text
-from stages.protocol import EXIT_USAGE, Reporter, UsageError
+from stages.dataset.layout import COMPOSITE, ISO, LAYOUTS, image_slots
+from stages.dataset.records import make_record
+from stages.dataset.tokens import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
+from stages.protocol import JsonErrorParser, UsageError, exit_usage_json
+from stages.render import RenderSettings, render_model_views
 
 
 class PairError(Exception):
@@ -31,13 +32,8 @@ class PairError(Exception):
         self.detail = detail
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        fail(PairError("bad_input", message))
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m stages.convert.pair", description=__doc__)
+    parser = JsonErrorParser(prog="python -m stages.convert.pair", description=__doc__)
     parser.add_argument("--model", required=True, type=Path, help="a DeepCAD JSON file")
     parser.add_argument("--output", required=True, type=Path, help="folder for the image")
     parser.add_argument("--view", default="front", help="per_view layout: the view to draw")
@@ -48,11 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def render_image(source: Path, output: Path, view: str, layout: str, resolution: int) -> Path:
-    """Draw the layout's image of ``source`` into ``output`` with the render package."""
-    from stages.render.settings import RenderSettings
-    from stages.render.single import render_model_file
-
-    composite = layout == "composite"
+    """Draw the layout's image of ``source`` into ``output`` with the render stage."""
+    composite = layout == COMPOSITE
     try:
         settings = RenderSettings.checked(
             views=(view,), resolution=resolution, composite=composite, skip_existing=False
@@ -60,11 +53,10 @@ def render_image(source: Path, output: Path, view: str, layout: str, resolution:
     except ValueError as exc:
         raise PairError("bad_input", str(exc)) from exc
     try:
-        result = render_model_file(source, output, settings, Reporter("render", mode="none"))
+        images = render_model_views(source, output, settings)
     except UsageError as exc:
         raise PairError("render_failed", str(exc)) from exc
-    wanted = "composite" if composite else view
-    return Path(next(image["path"] for image in result["images"] if image["view"] == wanted))
+    return images[COMPOSITE if composite else view]
 
 
 def make_pair(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,7 +75,7 @@ def make_pair(args: argparse.Namespace) -> dict[str, Any]:
     except CadError as exc:
         raise PairError(exc.reason, exc.detail or str(exc)) from exc
     answer = wrap_answer(code)
-    view = "iso" if args.layout == "iso" else args.view
+    view = ISO if args.layout == ISO else args.view
     slot = image_slots(model.id, args.layout, (view,))[0]
     image = render_image(args.model, args.output, view, args.layout, args.resolution)
     prompt = prompt_text(
@@ -104,9 +96,7 @@ def make_pair(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def fail(error: PairError) -> NoReturn:
-    print(json.dumps({"error": error.reason, "detail": error.detail}))
-    print(f"stages.convert.pair: {error}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
+    exit_usage_json("stages.convert.pair", error.reason, error.detail)
 
 
 def main(argv: list[str] | None = None) -> int:

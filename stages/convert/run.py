@@ -1,4 +1,4 @@
-"""The convert stage's work: a rendered dataset folder to ``train.json`` and ``val.json``.
+"""The convert stage's work: a rendered dataset folder to its train and val record files.
 
 Plan first (which models of the split have which images: one directory listing, no image is
 opened), then write each model's code once on the worker pool, then measure answers against
@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stages.convert.budget import TokenCounter
 from stages.convert.codegen import ModelAnswer, answer_for_model, answer_lost
-from stages.convert.dataset import (
+from stages.convert.notices import CappedWarnings
+from stages.convert.templates import prompt_text
+from stages.dataset.layout import (
     IMAGES_FOLDER,
+    MODELS_FOLDER,
     RECORD_FILES,
     DatasetError,
     ImageSlot,
@@ -24,10 +26,10 @@ from stages.convert.dataset import (
     image_slots,
     list_images,
     read_split,
+    record_file,
 )
-from stages.convert.notices import CappedWarnings
-from stages.convert.records import Record, make_record, write_records
-from stages.convert.templates import prompt_text
+from stages.dataset.records import Record, make_record, write_records
+from stages.dataset.tokens import TokenCounter
 from stages.protocol import Reporter
 from stages.workpool import parallel_map
 
@@ -76,7 +78,7 @@ def plan_models(
             source = files.get(model_id)
             if source is None:
                 tally.failed_models["missing_model"] += 1
-                warnings.warn(model_id, "no cad_json file for this model", "missing_model")
+                warnings.warn(model_id, f"no {MODELS_FOLDER} file for this model", "missing_model")
                 continue
             wanted = image_slots(model_id, options.layout, options.views)
             present = tuple(slot for slot in wanted if slot.file_name in images)
@@ -163,8 +165,8 @@ def convert_dataset(
     ids = list(answers)
     token_counts = dict(zip(ids, counter.count([answers[i] for i in ids]), strict=True))
     records = lay_out_records(planned, answers, token_counts, options, tally, warnings)
-    for side, name in RECORD_FILES.items():
-        write_records(dataset / name, records[side])
+    for side in RECORD_FILES:
+        write_records(record_file(dataset, side), records[side])
     warnings.flush()
 
     written = [r for side in RECORD_FILES for r in records[side]]

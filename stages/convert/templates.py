@@ -5,16 +5,13 @@ certain angle", which is our ``iso`` image; the second describes its 2x2 sheet o
 isometric and three orthographic views, our ``composite``). ``per_view`` images show one named
 orthographic view, so their wordings say which. Varying the wording keeps a fine-tuned model
 from keying on one sentence; the first wording of each set is the default when templates are
-not randomised. Every human turn starts with ``<image>\\n``: TinyLLaVA silently drops the image
-of a record without it.
+not randomised. A prompt is the text after the human turn's ``<image>`` line (see
+``stages.dataset.records``).
 """
 
 from __future__ import annotations
 
 import hashlib
-
-IMAGE_TOKEN = "<image>"
-HUMAN_PREFIX = IMAGE_TOKEN + "\n"
 
 OPENECAD_PROMPTS = (
     "This image is a view of a 3D model from a certain angle. "
@@ -101,8 +98,3 @@ def prompt_text(layout: str, view: str, *, randomize: bool, seed: int, record_id
         raise ValueError(f"unknown layout {layout!r} (known: {', '.join(TEMPLATES)})") from None
     index = template_index(len(templates), seed, record_id) if randomize else 0
     return templates[index].format(view=view)
-
-
-def human_turn(prompt: str) -> str:
-    """The human turn's value: the image placeholder on its own line, then the prompt."""
-    return HUMAN_PREFIX + prompt

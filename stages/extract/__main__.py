@@ -1,7 +1,7 @@
 """``python -m stages.extract``: pick a train/val subset whose every model builds, and write it
-as a dataset folder (``cad_json/``, ``split.json``, ``models.json``, ``dataset.json``)
-atomically. ``models.json`` holds each chosen model's split, volume (m^3), number of solids and
-geometric key, as checking found them.
+as a dataset folder (models, split, ``models.json`` and manifest: see ``stages.dataset.layout``)
+atomically, its manifest marking extraction completed. ``models.json`` holds each chosen
+model's split, volume (m^3), number of solids and geometric key, as checking found them.
 
 Sizes are met exactly: a model that does not parse, fails a filter, does not build in time,
 or duplicates a train model's geometry in validation is skipped (a counted warning) and
@@ -20,14 +20,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stages.dataset.manifest import COMPLETED, EXTRACTION, new_manifest
+from stages.dataset.model_facts import ModelFacts
 from stages.extract.check import DEFAULT_TIME_LIMIT, CheckSettings, checking_pool
-from stages.extract.cli import OneLineParser, positive_float, positive_int
 from stages.extract.sampling import TRAIN, VALIDATION
 from stages.extract.selection import Selection, SplitFiller
 from stages.extract.sources import ROOT_VARIABLE, SOURCE_KINDS, Source, open_source
 from stages.extract.writer import DatasetWriter
-from stages.manifest import new_manifest
-from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
+from stages.protocol import (
+    CancelFlag,
+    OneLineParser,
+    Reporter,
+    UsageError,
+    positive_float,
+    positive_int,
+    run_stage,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-extrudes", type=positive_int, help="most extrudes (per profile)")
     parser.add_argument("--max-curves", type=positive_int, help="most curves in the whole model")
     parser.add_argument(
-        "--unique-keys", action="store_true", help="keep one model per geometric key overall"
+        "--unique-keys",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep one model per geometric key overall",
     )
     parser.add_argument("--workers", type=positive_int, default=len(os.sched_getaffinity(0)))
     parser.add_argument(
@@ -112,12 +123,7 @@ def _model_facts(selection: Selection) -> dict[str, dict[str, Any]]:
     for split, ids in ((TRAIN, selection.train), (VALIDATION, selection.validation)):
         for model_id in ids:
             check = selection.checks[model_id]
-            facts[model_id] = {
-                "split": split,
-                "volume": check.volume,
-                "solids": check.solids,
-                "key": check.key,
-            }
+            facts[model_id] = ModelFacts(split, check.volume, check.solids, check.key).as_json()
     return facts
 
 
@@ -146,7 +152,7 @@ def _manifest(args: argparse.Namespace, source: Source, selection: Selection) ->
             "replaced": selection.replaced,
         },
     )
-    manifest["stages"]["extraction"] = "completed"
+    manifest["stages"][EXTRACTION] = COMPLETED
     return manifest
 
 

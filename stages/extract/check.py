@@ -19,11 +19,10 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
+from stages.cad.limits import BUILD_TIME_LIMIT_S as DEFAULT_TIME_LIMIT
 from stages.cad.model import CadError, CadModel
 from stages.extract.sources import Candidate
 from stages.workpool import OrderedPool
-
-DEFAULT_TIME_LIMIT = 5.0
 
 
 @dataclass(frozen=True, slots=True)

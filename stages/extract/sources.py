@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from stages.extract.cli import JsonErrorParser
+from stages.dataset.layout import MODELS_FOLDER
 from stages.extract.sampling import (
     TRAIN,
     VALIDATION,
@@ -30,13 +30,13 @@ from stages.extract.sampling import (
     seeded_order,
     unique_in_order,
 )
-from stages.protocol import EXIT_USAGE, UsageError
+from stages.protocol import EXIT_USAGE, JsonErrorParser, UsageError
 
 SOURCE_KINDS = ("synthetic", "deepcad")
 SPLITS = (TRAIN, VALIDATION)
 ROOT_VARIABLE = "DEEPCAD_ROOT"
-SPLIT_FILE = "train_val_test_split.json"
-MODELS_FOLDER = "cad_json"
+# DeepCAD's own split file (a source format); its models sit as in a dataset, under cad_json/.
+DEEPCAD_SPLIT_FILE = "train_val_test_split.json"
 # A model's file stem and a split entry ("0067/00675619"): plain names, never a path escape.
 MODEL_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 SPLIT_ENTRY = re.compile(r"^[A-Za-z0-9_-]+/[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -81,7 +81,7 @@ class DeepcadSource:
     def __init__(self, root: Path, seed: int = 0) -> None:
         self.root = _checked_root(root)
         self.seed = seed
-        self.layout = "split_file" if (self.root / SPLIT_FILE).is_file() else "flat"
+        self.layout = "split_file" if (self.root / DEEPCAD_SPLIT_FILE).is_file() else "flat"
         if self.layout == "split_file":
             self._entries = _read_split_file(self.root)
         else:
@@ -146,7 +146,7 @@ def resolve_root(root: str | None) -> Path:
     if not value:
         raise UsageError(
             f"no DeepCAD root: set {ROOT_VARIABLE} (or pass --root) to a folder holding "
-            f"{MODELS_FOLDER}/ and {SPLIT_FILE}, or a flat folder of *.json"
+            f"{MODELS_FOLDER}/ and {DEEPCAD_SPLIT_FILE}, or a flat folder of *.json"
         )
     return Path(value)
 
@@ -198,7 +198,7 @@ def _checked_root(root: Path) -> Path:
 
 def _read_split_file(root: Path) -> dict[str, list[str]]:
     """Split entries ("NNNN/stem") per split; an id listed in both keeps only its train place."""
-    path = root / SPLIT_FILE
+    path = root / DEEPCAD_SPLIT_FILE
     try:
         with path.open("rb") as handle:
             data = json.load(handle)
@@ -207,7 +207,9 @@ def _read_split_file(root: Path) -> dict[str, list[str]]:
     if not isinstance(data, dict):
         raise UsageError(f"{path} is not a JSON object with train and validation lists")
     if not (root / MODELS_FOLDER).is_dir():
-        raise UsageError(f"DeepCAD root {root} has {SPLIT_FILE} but no {MODELS_FOLDER}/ folder")
+        raise UsageError(
+            f"DeepCAD root {root} has {DEEPCAD_SPLIT_FILE} but no {MODELS_FOLDER}/ folder"
+        )
     entries: dict[str, list[str]] = {}
     for split in SPLITS:
         listed = data.get(split)
@@ -233,7 +235,7 @@ def _flat_split(root: Path) -> dict[str, list[str]]:
         raise UsageError(f"cannot list DeepCAD root {root}: {exc.strerror or exc}") from exc
     if not stems:
         raise UsageError(
-            f"DeepCAD root {root} holds neither {SPLIT_FILE} nor any *.json model: "
+            f"DeepCAD root {root} holds neither {DEEPCAD_SPLIT_FILE} nor any *.json model: "
             f"set {ROOT_VARIABLE} (or --root) to a DeepCAD root"
         )
     entries: dict[str, list[str]] = {split: [] for split in SPLITS}

@@ -22,20 +22,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from stages.atomic import write_json_atomic
+from stages.dataset.layout import MODELS_INDEX, SPLIT_FILE, model_relpath
+from stages.dataset.manifest import write_manifest
 from stages.extract.sources import Candidate
-from stages.manifest import write_json_atomic, write_manifest
 from stages.protocol import UsageError
 
-MODELS_FOLDER = "cad_json"
-SPLIT_FILE = "split.json"
-# model id -> {"split": "train" | "validation", "volume": m^3, "solids": int, "key": str}
-MODELS_FILE = "models.json"
 PARTIAL_MARK = ".partial-"
-
-
-def model_relpath(model_id: str) -> str:
-    """Where a model's JSON lives in a dataset: ``cad_json/NNNN/<id>.json``."""
-    return f"{MODELS_FOLDER}/{model_id[:4]}/{model_id}.json"
 
 
 class DatasetWriter:
@@ -78,7 +71,7 @@ class DatasetWriter:
         then move the whole folder into place."""
         write_json_atomic(self.partial / SPLIT_FILE, split, indent=None)
         if models is not None:
-            write_json_atomic(self.partial / MODELS_FILE, models, indent=None)
+            write_json_atomic(self.partial / MODELS_INDEX, models, indent=None)
         write_manifest(self.partial, manifest)
         _fsync_dir(self.partial)
         try:

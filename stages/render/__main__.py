@@ -8,7 +8,11 @@ Dataset mode::
 
 renders every model under ``DIR/cad_json/`` (recursively) to
 ``OUTPUT/images/<model_id>_<view>.png`` (``OUTPUT`` defaults to ``DIR``), skipping images
-already written. Single-model mode::
+already written. When ``OUTPUT`` holds a manifest, the run keeps its ``rendering`` entry:
+``in_progress`` while it runs, ``completed`` with the image count, the folder's size and the
+``render`` settings (conversion and validation back to ``pending``), ``failed`` when it ends
+any other way. Rendering only some models (``--models``, ``--list``) leaves the manifest alone.
+Single-model mode::
 
     python -m stages.render --model FILE.json --output DIR [--views ...] [--resolution N]
 
@@ -22,9 +26,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from stages.protocol import EXIT_USAGE, CancelFlag, Reporter, UsageError, run_stage
+from stages.dataset.layout import MODELS_FOLDER, count_images
+from stages.dataset.manifest import RENDERING, stage_completed, stage_run
+from stages.protocol import CancelFlag, OneLineParser, Reporter, UsageError, positive_int, run_stage
 from stages.render.settings import (
     DEFAULT_RESOLUTION,
     DEFAULT_TIME_LIMIT_S,
@@ -33,16 +39,9 @@ from stages.render.settings import (
     RenderSettings,
 )
 from stages.render.views import DEFAULT_VIEWS, VIEWS
+from stages.render.worker import RECYCLE_AFTER
 
 STAGE = "render"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render orthographic views of DeepCAD models as PNG images.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", type=Path, help="dataset folder holding cad_json/")
+    source.add_argument("--input", type=Path, help=f"dataset folder holding {MODELS_FOLDER}/")
     source.add_argument("--model", type=Path, help="render one DeepCAD JSON file")
     parser.add_argument(
         "--output", type=Path, help="output folder (dataset mode: defaults to --input)"
@@ -69,7 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers", type=int, help="render processes (default: one per core)")
     parser.add_argument(
-        "--composite", action="store_true", help="also write a 2x2 iso/front/top/right image"
+        "--recycle-after",
+        type=positive_int,
+        default=RECYCLE_AFTER,
+        help="models one render process draws before a fresh one replaces it (default "
+        "%(default)s): bounds how far a long run's OpenGL memory can grow",
+    )
+    parser.add_argument(
+        "--composite",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also write a 2x2 iso/front/top/right image",
     )
     parser.add_argument(
         "--time-limit",
@@ -114,23 +123,54 @@ def requested_ids(args: argparse.Namespace) -> list[str] | None:
 
 
 def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
-    settings = settings_from_args(args)
     if args.model is not None:
-        from stages.render.single import render_model_file
+        return render_one(args, reporter)
+    output = args.output if args.output is not None else args.input
+    if args.models is not None or args.list is not None:
+        return render_models(args, output, reporter)  # chosen models: not the dataset's rendering
+    with stage_run(output, RENDERING):
+        result = render_models(args, output, reporter)
+        stage_completed(
+            output,
+            RENDERING,
+            counts={"images": count_images(output)},
+            render={
+                "views": result["views"],
+                "resolution": result["resolution"],
+                "composite": result["composite"],
+            },
+            reset_later=True,
+        )
+    return result
 
-        if args.output is None:
-            raise UsageError("--model needs --output DIR")
-        return render_model_file(args.model, args.output, settings, reporter)
 
+def render_one(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
+    from stages.render.single import render_model_file
+
+    settings = settings_from_args(args)
+    if args.output is None:
+        raise UsageError("--model needs --output DIR")
+    return render_model_file(args.model, args.output, settings, reporter)
+
+
+def render_models(args: argparse.Namespace, output: Path, reporter: Reporter) -> dict[str, Any]:
     from stages.render.batch import render_dataset
     from stages.workpool import default_workers
 
+    settings = settings_from_args(args)
     workers = default_workers() if args.workers is None else args.workers
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, not {workers}")
-    output = args.output if args.output is not None else args.input
     only = requested_ids(args)
-    return render_dataset(args.input, output, settings, reporter, workers=workers, only=only)
+    return render_dataset(
+        args.input,
+        output,
+        settings,
+        reporter,
+        workers=workers,
+        only=only,
+        recycle_after=args.recycle_after,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The render stage over a dataset: every model under ``DIR/cad_json/`` to PNG views.
+"""The render stage over a dataset: every model of its models folder to PNG views.
 
 Work is spread over a RenderPool; each finished model is counted on the Reporter (failures as
 warnings with their reason), so the server sees ``images_rendered`` grow as it goes. Images
@@ -12,14 +12,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from stages.dataset.layout import MODELS_FOLDER, images_dir
 from stages.protocol import Reporter, UsageError
 from stages.render.backend import backend_name
 from stages.render.catalog import Catalog, find_models
 from stages.render.settings import RenderSettings
 from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
-from stages.render.worker import RenderPool
-
-IMAGES_FOLDER = "images"
+from stages.render.worker import RECYCLE_AFTER, RenderPool
 
 
 def load_catalog(dataset_dir: Path, only: list[str] | None) -> Catalog:
@@ -33,7 +32,7 @@ def load_catalog(dataset_dir: Path, only: list[str] | None) -> Catalog:
             raise UsageError(
                 f"none of the {len(catalog.missing)} requested models is in {dataset_dir}"
             )
-        raise UsageError(f"no models (*.json) under {dataset_dir / 'cad_json'}")
+        raise UsageError(f"no models (*.json) under {dataset_dir / MODELS_FOLDER}")
     return catalog
 
 
@@ -97,14 +96,16 @@ def render_dataset(
     workers: int,
     only: list[str] | None = None,
     load: SolidLoader = load_solid,
+    recycle_after: int = RECYCLE_AFTER,
 ) -> dict[str, Any]:
-    """Render the dataset's models into ``output_dir/images``; returns the stage result."""
+    """Render the dataset's models into ``output_dir``'s images folder; returns the stage
+    result."""
     catalog = load_catalog(dataset_dir, only)
-    images_dir = output_dir / IMAGES_FOLDER
+    images = images_dir(output_dir)
     try:
-        images_dir.mkdir(parents=True, exist_ok=True)
+        images.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create {images_dir}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot create {images}: {exc.strerror or exc}") from exc
 
     totals = RunTotals()
     reporter.start(len(catalog.models) + len(catalog.missing), unit="models")
@@ -120,9 +121,11 @@ def render_dataset(
         reporter.warning(model_id, "no such model in the dataset", "not_found")
         reporter.advance(ok=False)
 
-    tasks = [ModelTask(model_id, path, images_dir) for model_id, path in catalog.models.items()]
+    tasks = [ModelTask(model_id, path, images) for model_id, path in catalog.models.items()]
     started = time.monotonic()
-    with RenderPool(min(workers, len(tasks)), settings, load=load) as pool:
+    with RenderPool(
+        min(workers, len(tasks)), settings, load=load, recycle_after=recycle_after
+    ) as pool:
         for outcome in pool.run(tasks):
             totals.add(outcome)
             if not outcome.ok:
@@ -137,7 +140,7 @@ def render_dataset(
         views=list(settings.views),
         composite=settings.composite,
         resolution=settings.resolution,
-        images_dir=str(images_dir),
+        images_dir=str(images),
         workers=min(workers, len(tasks)),
         backend=backend_name(),
     )

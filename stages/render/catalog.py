@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-MODELS_FOLDER = "cad_json"
+from stages.dataset.layout import MODELS_FOLDER, normalise_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +21,6 @@ class Catalog:
     models: dict[str, Path]
     missing: tuple[str, ...] = ()
     duplicates: tuple[Path, ...] = ()
-
-
-def normalise_id(model_id: str) -> str:
-    """``0000/00000007``, ``00000007.json`` or ``00000007`` -> ``00000007``."""
-    stem = model_id.strip().replace("\\", "/").rsplit("/", 1)[-1]
-    return stem.removesuffix(".json")
 
 
 def read_id_list(path: Path) -> list[str]:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from stages.manifest import write_bytes_atomic
+from stages.atomic import write_bytes_atomic
 
 # Level 1 is 2-3x faster than Pillow's default 6 and only a little larger on line drawings.
 PNG_COMPRESS_LEVEL = 1

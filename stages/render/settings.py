@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stages.cad.limits import BUILD_TIME_LIMIT_S as DEFAULT_TIME_LIMIT_S
 from stages.render.views import DEFAULT_VIEWS, parse_views
 
 MIN_RESOLUTION = 64
 MAX_RESOLUTION = 2048
 DEFAULT_RESOLUTION = 512
-DEFAULT_TIME_LIMIT_S = 5.0
 
 
 def check_resolution(resolution: int) -> int:

@@ -13,19 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stages.dataset.layout import COMPOSITE, image_file_name
 from stages.render.composite import compose
 from stages.render.images import encode_png, is_valid_png, write_atomic
 from stages.render.settings import RenderSettings
 from stages.render.views import COMPOSITE_VIEWS
-
-COMPOSITE = "composite"
 
 
 @dataclass(frozen=True, slots=True)
 class ModelTask:
     model_id: str
     source: Path  # the DeepCAD JSON file
-    output_dir: Path  # images go to output_dir / f"{model_id}_{view}.png"
+    output_dir: Path  # images go to output_dir / image_file_name(model_id, view)
 
 
 @dataclass(slots=True)
@@ -54,7 +53,7 @@ class ModelOutcome:
 
 
 def image_path(output_dir: Path, model_id: str, view: str) -> Path:
-    return output_dir / f"{model_id}_{view}.png"
+    return output_dir / image_file_name(model_id, view)
 
 
 def wanted_images(settings: RenderSettings) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """The training stage CLI: ``python -m stages.train --dataset DIR --output CKPT_DIR [...]``.
 
-Unset options take the mode's defaults (``config.MODE_DEFAULTS``). Emits the stage protocol's
+Every option defaults to "not given" (None): ``config.build_config`` fills it from the mode's
+defaults (``config.MODE_DEFAULTS``), so no default is decided here. Emits the stage protocol's
 events: ``start`` (total optimizer steps), ``progress``, ``warning`` (skipped records),
 ``metric`` (``kind`` step or epoch), ``result`` and ``done``.
 """
@@ -10,37 +11,24 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 # Nothing is ever downloaded: models come from local directories or the local cache.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from stages.protocol import CancelFlag, Reporter, run_stage
+from stages.protocol import CancelFlag, OneLineParser, Reporter, run_stage
 from stages.train.config import COMPILE_CHOICES, DEVICES, MODES, PRECISIONS, build_config
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """Bad arguments are one line on stderr and exit code 2 (no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
-        prog="python -m stages.train",
-        description="LoRA fine-tuning of a vision-language model on a TinyLLaVA dataset",
-    )
-    p.add_argument(
-        "--dataset", type=Path, required=True, help="directory with train.json, val.json, images/"
-    )
-    p.add_argument("--output", type=Path, required=True, help="checkpoint directory of this run")
-    p.add_argument("--mode", choices=MODES, default="test-run")
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Every knob of a run (not where it reads and writes): shared with the preflight, so a
+    request is checked with exactly the flags the run will get."""
+    p.add_argument("--mode", choices=MODES, help="test-run (default) or full")
     p.add_argument("--train-samples", type=int, help="records used for training (default: mode's)")
     p.add_argument("--val-samples", type=int, help="records used for validation")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
+    p.add_argument("--gradient-accumulation", type=int, help="micro-batches per optimizer step")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--warmup-ratio", type=float)
     p.add_argument("--weight-decay", type=float)
@@ -64,27 +52,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every-steps", type=int, help="also checkpoint every N steps (0: off)")
     p.add_argument("--keep-last", type=int, help="checkpoints kept")
     p.add_argument("--seed", type=int)
+    p.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--compile", choices=COMPILE_CHOICES, help="torch.compile decoder layers (auto: on CUDA)"
+    )
+    p.add_argument("--num-workers", type=int, help="DataLoader worker processes")
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The knobs given on the command line (None: not given), for ``build_config``."""
+    skip = ("dataset", "output", "mode", "progress", "devices")
+    return {k: v for k, v in vars(args).items() if k not in skip}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="python -m stages.train",
+        description="LoRA fine-tuning of a vision-language model on a TinyLLaVA dataset",
+    )
+    p.add_argument(
+        "--dataset", type=Path, required=True, help="directory with train.json, val.json, images/"
+    )
+    p.add_argument("--output", type=Path, required=True, help="checkpoint directory of this run")
+    add_run_options(p)
     p.add_argument(
         "--resume",
         action="store_true",
         default=None,
         help="continue the run saved in --output from its last checkpoint",
     )
-    p.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument(
-        "--compile", choices=COMPILE_CHOICES, help="torch.compile decoder layers (auto: on CUDA)"
-    )
-    p.add_argument("--num-workers", type=int, help="DataLoader worker processes")
     return p
 
 
 def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
     from stages.train.finetune import run_training
 
-    options = {
-        k: v for k, v in vars(args).items() if k not in ("dataset", "output", "mode", "progress")
-    }
-    config = build_config(args.dataset, args.output, args.mode, **options)
+    config = build_config(args.dataset, args.output, args.mode, **run_options(args))
     return run_training(config, reporter, cancel)
 
 

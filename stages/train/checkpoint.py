@@ -107,6 +107,13 @@ class TrainerState:
         self.window_loss_sum += loss_sum
         self.epoch_loss_sum += loss_sum
 
+    def start_next_epoch(self) -> None:
+        """The epoch is finished (and recorded in ``epochs``): reset its counters."""
+        self.epoch += 1
+        self.batches_done = 0
+        self.epoch_loss_sum, self.epoch_batches = 0.0, 0
+        self.epoch_samples, self.epoch_tokens, self.epoch_seconds = 0, 0, 0.0
+
 
 def _step_of(path: Path) -> int:
     return int(path.name[len(CHECKPOINT_PREFIX) :])

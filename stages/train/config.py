@@ -23,8 +23,12 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COMPILE_CHOICES = ("auto", "on", "off")
 
+DEFAULT_MODE = "test-run"
+
 # Fields that may differ when a run is resumed (where it runs, not what it computes).
 RUNTIME_FIELDS = frozenset({"device", "num_workers", "compile", "resume"})
+# Old names of fields, as configs saved by earlier versions spell them (read, never written).
+RENAMED_FIELDS = {"grad_accum": "gradient_accumulation"}
 
 
 class ConfigError(UsageError):
@@ -44,12 +48,12 @@ class TrainConfig:
 
     dataset: Path
     output: Path
-    mode: str = "test-run"
+    mode: str = DEFAULT_MODE
     train_samples: int | None = 100
     val_samples: int | None = 20
     epochs: int = 5
     batch_size: int = 4
-    grad_accum: int = 1
+    gradient_accumulation: int = 1
     learning_rate: float = 1e-2
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
@@ -82,7 +86,8 @@ class TrainConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        renamed = {RENAMED_FIELDS.get(k, k): v for k, v in data.items()}
+        values = {k: v for k, v in renamed.items() if k in known}
         values["dataset"] = Path(values["dataset"])
         values["output"] = Path(values["output"])
         return cls(**values)
@@ -97,7 +102,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "val_samples": None,
         "epochs": 1,
         "batch_size": 4,
-        "grad_accum": 2,
+        "gradient_accumulation": 2,
         "learning_rate": 1e-4,
         "warmup_ratio": 0.03,
         "lora_r": 128,
@@ -116,9 +121,12 @@ TEST_RUN_PRETRAINED_LEARNING_RATE = 2e-4
 
 
 def build_config(
-    dataset: Path, output: Path, mode: str = "test-run", **overrides: Any
+    dataset: Path, output: Path, mode: str | None = None, **overrides: Any
 ) -> TrainConfig:
-    """Resolve ``overrides`` (``None`` = unset) over the mode's defaults, then validate."""
+    """Resolve ``overrides`` (``None`` = unset) over the mode's defaults (``mode`` None: the
+    test-run), then validate. No default is decided anywhere else: the dataclass holds the
+    test-run's, ``MODE_DEFAULTS`` what another mode changes."""
+    mode = DEFAULT_MODE if mode is None else mode
     if mode not in MODES:
         raise ConfigError("mode", f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -146,7 +154,14 @@ def validate(c: TrainConfig) -> None:
         value = getattr(c, name)
         _require(value is None or value >= 0, name, "must be 0 or more")
     _require(c.train_samples is None or c.train_samples >= 1, "train_samples", "must be at least 1")
-    for name in ("epochs", "batch_size", "grad_accum", "lora_r", "log_every", "keep_last"):
+    for name in (
+        "epochs",
+        "batch_size",
+        "gradient_accumulation",
+        "lora_r",
+        "log_every",
+        "keep_last",
+    ):
         _require(getattr(c, name) >= 1, name, "must be at least 1")
     _require(c.learning_rate > 0, "learning_rate", "must be positive")
     _require(0 <= c.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")

@@ -1,4 +1,4 @@
-"""TinyLLaVA records to tensors: read, check, encode, order into batches, collate.
+"""TinyLLaVA records to tensors: read, check, encode, order into batches, collate, load.
 
 A dataset directory holds ``train.json`` and ``val.json`` (JSON lists of ``{"id", "image",
 "conversations": [{"from": "human", "value": "<image>\\n..."}, {"from": "gpt", "value": ...}]}``)
@@ -18,15 +18,19 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
+from stages.dataset.layout import IMAGES_FOLDER, record_file
 from stages.train.config import ConfigError
+from stages.train.devices import Runtime
 from stages.train.prompt import IGNORE_INDEX, PromptError
 
-SPLIT_FILES = {"train": "train.json", "val": "val.json"}
-IMAGES_DIR = "images"
+IMAGES_DIR = IMAGES_FOLDER
 # Megabatches for length grouping: sort this many batches' worth by length, keep order random.
 LENGTH_GROUP_BATCHES = 50
+# Image decoding in worker processes keeps a GPU fed; on a CPU they would compete with the
+# training threads for the same cores.
+DEFAULT_GPU_WORKERS = 4
 
 SkipHandler = Callable[[str, str, str], None]  # (item, message, reason)
 
@@ -56,7 +60,7 @@ class Example:
 
 def read_split(dataset_dir: Path, split: str) -> list[Any]:
     """The raw JSON list of one split; a missing file means the dataset is not converted."""
-    path = Path(dataset_dir) / SPLIT_FILES[split]
+    path = record_file(Path(dataset_dir), split)
     if not path.is_file():
         raise DatasetError(
             f"{path.name} not found in {dataset_dir}: the dataset is not converted yet; run the "
@@ -186,6 +190,11 @@ def epoch_batches(
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def ordered_batches(count: int, batch_size: int) -> list[list[int]]:
+    """The batches of a split in file order (validation: no shuffle, no grouping)."""
+    return [list(range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]
+
+
 @dataclass(frozen=True)
 class Collator:
     """Right-pads a batch to its own longest sequence. When nothing needed padding the
@@ -211,3 +220,26 @@ class Collator:
             "pixel_values": torch.stack([item["pixel_values"] for item in items]),
             "num_tokens": int(mask.sum()),
         }
+
+
+def make_loader(
+    dataset: VlmDataset,
+    batches: list[list[int]],
+    collator: Collator,
+    num_workers: int | None,
+    runtime: Runtime,
+) -> DataLoader:
+    """A loader over exactly ``batches``; ``num_workers`` None means DEFAULT_GPU_WORKERS on
+    CUDA and none elsewhere."""
+    if num_workers is None:
+        num_workers = DEFAULT_GPU_WORKERS if runtime.is_cuda else 0
+    # Its own generator: creating a loader must not draw from the global RNG (dropout's),
+    # or a resumed run would see different dropout masks than an uninterrupted one.
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=collator,
+        num_workers=num_workers,
+        pin_memory=runtime.is_cuda,
+        generator=torch.Generator(),
+    )

@@ -23,8 +23,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
 
-from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
-from stages.train.__main__ import OneLineParser
+from stages.protocol import CancelFlag, OneLineParser, Reporter, UsageError, run_stage
 from stages.train.config import DEVICES, PRECISIONS
 
 DEFAULT_SAMPLES = 50

@@ -7,6 +7,11 @@ optimizer steps and after every epoch (with the validation loss), checkpointing 
 epoch (and every ``save_every_steps``), and on SIGTERM saving a checkpoint before it stops.
 The results are computed from the very epoch records that were emitted as metrics.
 
+What is not the loop lives beside it, one concern a module: ``optim`` (AdamW, schedule,
+clipping), ``loss`` (a batch's loss, a split's validation loss), ``metrics`` (metric events,
+progress, throughput), ``data`` (records, batches, DataLoaders), ``checkpoint`` (run files,
+trainer state, checkpoints) and ``models`` (base models).
+
 Speed on a GPU comes from plain means: fused attention (sdpa), batches padded only to their own
 longest sequence (optionally grouped by length) with no attention mask when nothing is padded,
 decoder layers compiled with ``torch.compile``, fused AdamW, trainable weights in fp32 over a
@@ -15,21 +20,18 @@ bf16/fp16 frozen base, and no host-device sync except when logging.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
-from transformers import get_cosine_schedule_with_warmup
 
+from stages.dataset.layout import images_dir
 from stages.protocol import CancelFlag, Reporter, StageCancelled
+from stages.train.bundle import BaseModelRef, VlmBundle
 from stages.train.checkpoint import (
     RunLayout,
     TrainerState,
@@ -55,14 +57,24 @@ from stages.train.data import (
     encode_records,
     epoch_batches,
     iter_records,
+    make_loader,
+    ordered_batches,
     read_split,
     record_texts,
 )
 from stages.train.devices import Runtime, resolve_runtime
-from stages.train.lora import attach_lora, trainable_parameters
-from stages.train.models import BaseModelRef, VlmBundle, load_base_model, resolve_base_model
+from stages.train.lora import attach_lora
+from stages.train.loss import batch_loss, split_loss, to_device
+from stages.train.metrics import (
+    epoch_metric,
+    flush_losses,
+    performance,
+    report_progress,
+    step_metric,
+)
+from stages.train.models import load_base_model, resolve_base_model
+from stages.train.optim import build_optimization
 from stages.train.plot import draw_loss_curve
-from stages.train.prompt import IGNORE_INDEX
 from stages.train.summary import summarize
 from stages.train.tiny import DEFAULT_IMAGE_SIZE, build_tiny_checkpoint
 
@@ -70,7 +82,6 @@ log = logging.getLogger("stages.train")
 
 # Records whose texts train the tiny model's tokenizer (plenty for a 1k vocabulary).
 TOKENIZER_CORPUS_RECORDS = 2000
-DEFAULT_GPU_WORKERS = 4
 
 
 # -- setup ----------------------------------------------------------------------------------------
@@ -125,7 +136,7 @@ def build_examples(
     def skip(item: str, message: str, reason: str) -> None:
         reporter.warning(f"{split}/{item}", message, reason=reason)
 
-    records = iter_records(raw, config.dataset / "images", skip)
+    records = iter_records(raw, images_dir(config.dataset), skip)
     examples = encode_records(records, encode, config.max_length, limit, skip)
     if limit is not None and len(examples) < limit:
         reporter.warning(
@@ -153,193 +164,6 @@ def compile_decoder(bundle: VlmBundle) -> None:
     graph serves every layer, so the first compile is short and the loop code is unchanged."""
     for layer in bundle.decoder_layers:
         layer.compile()
-
-
-def data_workers(config: TrainConfig, runtime: Runtime) -> int:
-    """Image decoding in worker processes keeps a GPU fed; on a CPU they would compete with
-    the training threads for the same cores."""
-    if config.num_workers is not None:
-        return config.num_workers
-    return DEFAULT_GPU_WORKERS if runtime.is_cuda else 0
-
-
-# -- one step -------------------------------------------------------------------------------------
-def autocast(runtime: Runtime) -> contextlib.AbstractContextManager[Any]:
-    if runtime.precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=runtime.device.type, dtype=runtime.dtype)
-
-
-def to_device(batch: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
-    return {
-        key: value.to(runtime.device, non_blocking=True)
-        if isinstance(value, torch.Tensor)
-        else value
-        for key, value in batch.items()
-    }
-
-
-def batch_loss(model: nn.Module, batch: dict[str, Any], runtime: Runtime) -> torch.Tensor:
-    """Mean cross-entropy over the batch's answer tokens (the model shifts the labels)."""
-    with autocast(runtime):
-        output = model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            pixel_values=batch["pixel_values"],
-            labels=batch["labels"],
-        )
-    return output.loss
-
-
-@dataclass
-class Optimization:
-    """The objects that change the weights: kept together because they step together."""
-
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: torch.amp.GradScaler | None
-    params: list[nn.Parameter]
-    max_grad_norm: float
-
-    def step(self) -> float:
-        """Clip, step, advance the schedule; returns the learning rate this step used."""
-        lr = float(self.scheduler.get_last_lr()[0])
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return lr
-
-    def backward(self, loss: torch.Tensor) -> None:
-        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
-
-
-def build_optimization(
-    model: nn.Module, config: TrainConfig, runtime: Runtime, total_steps: int
-) -> Optimization:
-    params = trainable_parameters(model)
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-        fused=runtime.is_cuda,
-    )
-    warmup = math.ceil(config.warmup_ratio * total_steps)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
-    scaler = torch.amp.GradScaler("cuda") if runtime.precision == "fp16" else None
-    return Optimization(optimizer, scheduler, scaler, params, config.max_grad_norm)
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loader: DataLoader | Sequence[dict[str, Any]], runtime: Runtime
-) -> float | None:
-    """Token-weighted mean loss over a whole split (None when it is empty)."""
-    was_training = model.training
-    model.eval()
-    total, tokens = 0.0, 0
-    for batch in loader:
-        batch = to_device(batch, runtime)
-        count = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-        total += float(batch_loss(model, batch, runtime)) * count
-        tokens += count
-    model.train(was_training)
-    return total / tokens if tokens else None
-
-
-def make_loader(
-    dataset: VlmDataset,
-    batches: list[list[int]],
-    collator: Collator,
-    config: TrainConfig,
-    runtime: Runtime,
-) -> DataLoader:
-    # Its own generator: creating a loader must not draw from the global RNG (dropout's),
-    # or a resumed run would see different dropout masks than an uninterrupted one.
-    return DataLoader(
-        dataset,
-        batch_sampler=batches,
-        collate_fn=collator,
-        num_workers=data_workers(config, runtime),
-        pin_memory=runtime.is_cuda,
-        generator=torch.Generator(),
-    )
-
-
-# -- metrics -------------------------------------------------------------------------------------
-def _gpu_memory(runtime: Runtime) -> dict[str, float]:
-    if not runtime.is_cuda:
-        return {}
-    return {"gpu_mem_gb": round(torch.cuda.max_memory_allocated(runtime.device) / 2**30, 3)}
-
-
-def _rate(count: float, seconds: float) -> float:
-    return round(count / seconds, 3) if seconds > 0 else 0.0
-
-
-def flush_losses(state: TrainerState, pending: torch.Tensor) -> None:
-    """Move the losses summed on the device into the state (one host sync)."""
-    state.add_loss(float(pending.item()))
-    pending.zero_()
-
-
-def step_metric(state: TrainerState, lr: float, runtime: Runtime) -> dict[str, Any]:
-    record = {
-        "kind": "step",
-        "epoch": state.epoch + 1,
-        "step": state.step,
-        "train_loss": state.window_loss_sum / max(state.window_batches, 1),
-        "lr": lr,
-        "samples_per_s": _rate(state.window_samples, state.window_seconds),
-        "tokens_per_s": _rate(state.window_tokens, state.window_seconds),
-        **_gpu_memory(runtime),
-    }
-    state.step_losses.append([state.step, record["train_loss"]])
-    state.window_loss_sum, state.window_batches = 0.0, 0
-    state.window_samples, state.window_tokens, state.window_seconds = 0, 0, 0.0
-    return record
-
-
-def epoch_metric(
-    state: TrainerState, lr: float, val_loss: float | None, runtime: Runtime
-) -> dict[str, Any]:
-    return {
-        "kind": "epoch",
-        "epoch": state.epoch + 1,
-        "step": state.step,
-        "train_loss": state.epoch_loss_sum / max(state.epoch_batches, 1),
-        "val_loss": val_loss,
-        "lr": lr,
-        "samples_per_s": _rate(state.epoch_samples, state.epoch_seconds),
-        "tokens_per_s": _rate(state.epoch_tokens, state.epoch_seconds),
-        **_gpu_memory(runtime),
-    }
-
-
-def start_next_epoch(state: TrainerState) -> None:
-    state.epoch += 1
-    state.batches_done = 0
-    state.epoch_loss_sum, state.epoch_batches = 0.0, 0
-    state.epoch_samples, state.epoch_tokens, state.epoch_seconds = 0, 0, 0.0
-
-
-def report_progress(
-    reporter: Reporter, state: TrainerState, config: TrainConfig, total_steps: int, force: bool
-) -> None:
-    reporter.current = reporter.succeeded = state.step
-    reporter.progress(
-        force=force,
-        epoch=min(state.epoch + 1, config.epochs),
-        total_epochs=config.epochs,
-        step=state.step,
-        total_steps=total_steps,
-    )
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -372,10 +196,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
     val_set = VlmDataset(val_examples, bundle.pixel_values)
     lengths = [len(e.input_ids) for e in train_examples]
     collator = Collator(bundle.tokenizer.pad_token_id)
-    val_batches = [
-        list(range(i, min(i + config.batch_size, len(val_set))))
-        for i in range(0, len(val_set), config.batch_size)
-    ]
+    val_batches = ordered_batches(len(val_set), config.batch_size)
     save_config(config, layout.config_file)
     remove_partial(layout)
 
@@ -389,7 +210,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
     if compile_enabled(config, runtime):
         compile_decoder(bundle)
     batches_per_epoch = math.ceil(len(train_examples) / config.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation)
     total_steps = steps_per_epoch * config.epochs
     optim = build_optimization(model, config, runtime, total_steps)
     state = TrainerState()
@@ -407,23 +228,24 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
     report_progress(reporter, state, config, total_steps, force=True)
     cancel.defer()  # from here a SIGTERM is answered with a checkpoint, between steps
     pending_loss = torch.zeros((), device=runtime.device)
-    lr = float(optim.scheduler.get_last_lr()[0])
+    lr = optim.last_lr()
     model.train()
 
     while state.epoch < config.epochs:
         batches = epoch_batches(
             lengths, config.batch_size, config.seed, state.epoch, config.group_by_length
         )
-        loader = make_loader(train_set, batches[state.batches_done :], collator, config, runtime)
+        remaining = batches[state.batches_done :]
+        loader = make_loader(train_set, remaining, collator, config.num_workers, runtime)
         tick = time.perf_counter()
         for batch in loader:
             batch = to_device(batch, runtime)
             loss = batch_loss(model, batch, runtime)
-            optim.backward(loss / config.grad_accum)
+            optim.backward(loss / config.gradient_accumulation)
             pending_loss += loss.detach()
             state.add_batch(len(batch["input_ids"]), batch["num_tokens"])
             epoch_done = state.batches_done == len(batches)
-            if state.batches_done % config.grad_accum and not epoch_done:
+            if state.batches_done % config.gradient_accumulation and not epoch_done:
                 continue
 
             lr = optim.step()
@@ -446,11 +268,11 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
                 tick = time.perf_counter()
 
         flush_losses(state, pending_loss)
-        val_loader = make_loader(val_set, val_batches, collator, config, runtime)
-        record = epoch_metric(state, lr, evaluate(model, val_loader, runtime), runtime)
+        val_loader = make_loader(val_set, val_batches, collator, config.num_workers, runtime)
+        record = epoch_metric(state, lr, split_loss(model, val_loader, runtime), runtime)
         reporter.metric(**record)
         state.epochs.append(record)
-        start_next_epoch(state)
+        state.start_next_epoch()
         checkpoint_now()
         draw_loss_curve(state.step_losses, state.epochs, layout.loss_curve)
         report_progress(reporter, state, config, total_steps, force=True)
@@ -466,10 +288,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
     draw_loss_curve(state.step_losses, state.epochs, layout.loss_curve)
     results = {
         **summarize(state.epochs, state.step_losses),
-        "performance": {
-            "throughput": _rate(state.samples_seen, state.train_seconds),
-            "avg_batch_time": round(state.train_seconds / max(state.micro_batches, 1), 4),
-        },
+        "performance": performance(state),
         "steps": state.step,
         "total_steps": total_steps,
         "train_samples": len(train_examples),

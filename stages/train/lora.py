@@ -10,7 +10,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
-from stages.train.models import VlmBundle
+from stages.train.bundle import VlmBundle
 
 
 def attach_lora(

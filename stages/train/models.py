@@ -5,7 +5,8 @@ holding a transformers checkpoint, or a hub id that is already in the local cach
 ever downloaded). ``resolve_base_model`` only reads files, so the server can check a request in
 a second; ``load_base_model`` builds the model through ``LOADERS``, keyed by the checkpoint's
 ``model_type``: transformers' ``llava``, and TinyLLaVA's own ``tinyllava`` (the native loader in
-``tinyllava/``, e.g. OpenECADv2-SigLIP-0.89B). A new family is one more loader there.
+``tinyllava/``, e.g. OpenECADv2-SigLIP-0.89B). A new family is one more loader there,
+returning the ``VlmBundle`` of ``bundle.py``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from stages.train.bundle import BaseModelRef, Loader, LoraTargets, VlmBundle
 from stages.train.config import ConfigError
 from stages.train.prompt import PromptFormat
 from stages.train.tinyllava.loader import load_tinyllava
@@ -37,65 +37,6 @@ class BaseModelError(ConfigError):
 
     def __init__(self, detail: str) -> None:
         super().__init__("base_model", detail)
-
-
-@dataclass(frozen=True)
-class BaseModelRef:
-    """A resolved base model: ``kind`` is tiny, local or hub; ``path`` is absolute."""
-
-    spec: str
-    kind: str
-    model_type: str
-    path: Path | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "kind": self.kind,
-            "model_type": self.model_type,
-            "path": str(self.path) if self.path else None,
-        }
-
-
-@dataclass(frozen=True)
-class LoraTargets:
-    """peft target regexes (full match) and the modules trained fully (the connector)."""
-
-    language: str
-    vision: str
-    fully_trained: tuple[str, ...]
-
-    def regex(self, include_vision: bool) -> str:
-        return f"(?:{self.language})|(?:{self.vision})" if include_vision else self.language
-
-
-@dataclass
-class VlmBundle:
-    """Everything the loop needs from a base model family, and nothing family-specific beyond."""
-
-    ref: BaseModelRef
-    model: nn.Module
-    tokenizer: Any
-    image_processor: Any
-    prompt: PromptFormat
-    image_token_id: int
-    num_image_tokens: int
-    image_size: int
-    max_positions: int
-    lora_targets: LoraTargets
-    decoder_layers: nn.ModuleList
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def pixel_values(self, images: list[Any]) -> torch.Tensor:
-        return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
-
-    def save_processors(self, directory: Path) -> None:
-        """Tokenizer and image preprocessing beside an adapter, so it loads on its own."""
-        self.tokenizer.save_pretrained(directory)
-        self.image_processor.save_pretrained(directory)
-
-
-Loader = Callable[[BaseModelRef, torch.dtype, int | None], VlmBundle]
 
 
 # -- resolution (files only, no weights) -------------------------------------------------------

@@ -1,10 +1,12 @@
 """Check a training request before a job starts, so a bad one is a 422, not a failure an hour in.
 
-``python -m stages.train.preflight --base-model X --device Y [--precision P] [--dataset DIR]``
-prints one JSON object: ``{"ok": true, "devices": [...], "device": ..., "precision": ...,
-"base_model": {...}, "dataset": {...}}``, or exits 2 with ``{"ok": false, "field": ...,
-"detail": "what is wrong and what to do"}``. ``--devices`` prints the available devices,
-precisions per device and library versions. Only files are read: no weights are loaded.
+``python -m stages.train.preflight --dataset DIR [--mode M] [any run option of the stage]``
+takes exactly the options ``python -m stages.train`` takes (``--output`` aside), resolves them
+with the mode's defaults as the run will, and prints one JSON object: ``{"ok": true,
+"devices": [...], "device": ..., "precision": ..., "base_model": {...}, "dataset": {...},
+"config": {the resolved run}}``, or exits 2 with ``{"ok": false, "field": ..., "detail": "what
+is wrong and what to do"}``. ``--devices`` prints the available devices, precisions per device
+and library versions. Only files are read: no weights are loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from stages.train.config import DEVICES, PRECISIONS, ConfigError
+from stages.protocol import JsonErrorParser
+from stages.train.__main__ import add_run_options, run_options
+from stages.train.config import MODE_DEFAULTS, ConfigError, TrainConfig, build_config
 from stages.train.data import IMAGES_DIR, DatasetError, parse_record, read_split
 from stages.train.devices import available_devices, device_report, resolve_runtime
 from stages.train.models import resolve_base_model
@@ -54,29 +58,51 @@ def check_dataset(dataset: Path) -> dict[str, Any]:
 
 
 def check_request(
-    base_model: str, device: str, precision: str = "auto", dataset: Path | None = None
+    dataset: Path | None, mode: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
-    """The resolved request; a ConfigError names the first bad field."""
-    runtime = resolve_runtime(device, precision)
+    """The resolved request; a ConfigError names the first bad field. Without a dataset only
+    the options, the device and the base model are checked."""
+    config = build_config(dataset or Path("."), Path("."), mode, **options)
+    runtime = resolve_runtime(config.device, config.precision)
     report: dict[str, Any] = {
         "ok": True,
         "devices": available_devices(),
         "device": runtime.device.type,
         "precision": runtime.precision,
-        "base_model": resolve_base_model(base_model).describe(),
+        "base_model": resolve_base_model(config.base_model).describe(),
     }
+    resolved = config.to_json()
+    resolved.pop("output"), resolved.pop("dataset")
     if dataset is not None:
         report["dataset"] = check_dataset(dataset)
+        explicit = {k for k, v in options.items() if v is not None}
+        resolved.update(check_samples_resolved(config, report["dataset"], explicit))
+    report["config"] = resolved
     return report
 
 
+def check_samples_resolved(
+    config: TrainConfig, dataset: dict[str, Any], explicit: set[str]
+) -> dict[str, int]:
+    """How many records the run will use: what was asked (more than there are is an error
+    when asked for, and capped when it is only the mode's default)."""
+    used: dict[str, int] = {}
+    for field, available in (
+        ("train_samples", dataset["train_records"]),
+        ("val_samples", dataset["val_records"]),
+    ):
+        wanted = getattr(config, field)
+        if wanted is not None and wanted > available and field in explicit:
+            raise ConfigError(field, f"{wanted} is more than the dataset's {available} records")
+        used[field] = available if wanted is None else min(wanted, available)
+    return used
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m stages.train.preflight", description=__doc__)
+    p = JsonErrorParser(prog="python -m stages.train.preflight", description=__doc__)
     p.add_argument("--devices", action="store_true", help="list devices, precisions, versions")
-    p.add_argument("--base-model", default="tiny")
-    p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--dataset", type=Path)
+    add_run_options(p)
     return p
 
 
@@ -86,12 +112,22 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(device_report()))
         return 0
     try:
-        report = check_request(args.base_model, args.device, args.precision, args.dataset)
+        report = check_request(args.dataset, args.mode, run_options(args))
     except ConfigError as exc:
         print(json.dumps({"ok": False, "field": exc.field, "detail": exc.detail}))
         return 2
     print(json.dumps(report))
     return 0
+
+
+def mode_defaults() -> dict[str, dict[str, Any]]:
+    """Every mode's resolved defaults, for the service's info page."""
+    out = {}
+    for mode in MODE_DEFAULTS:
+        resolved = build_config(Path("."), Path("."), mode).to_json()
+        resolved.pop("dataset"), resolved.pop("output"), resolved.pop("mode")
+        out[mode] = resolved
+    return out
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from stages.dataset.layout import images_dir
+
 PROMPTS = (
     "This image is a view of a 3D model from a certain angle. Please try to use OpenECAD-style "
     "API to render this model.",
@@ -114,7 +116,7 @@ def write_synthetic_dataset(
     """Write ``train.json``, ``val.json`` and ``images/`` under ``directory``. With ``answers``
     (e.g. real OpenECAD code), those texts are used in turn instead of generated code."""
     rng = random.Random(seed)
-    images = directory / "images"
+    images = images_dir(directory)
     images.mkdir(parents=True, exist_ok=True)
     splits: dict[str, list[dict[str, object]]] = {"train": [], "val": []}
     for index in range(train + val):

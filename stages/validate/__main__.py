@@ -9,6 +9,10 @@ The expected image size is the manifest's ``render.resolution`` (what the render
 else ``--resolution``, else the most common size. The token budget is ``--max-answer-tokens``,
 else the one the dataset was converted with (manifest ``conversion.max_answer_tokens``), else
 the default of 1170.
+
+The run keeps the manifest's ``validation`` entry: ``in_progress`` while it runs, ``completed``
+with the folder's size and the result's ``valid`` and ``validation`` (whether the data is valid
+or not), ``failed`` when it ends any other way.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
-from stages.convert.dataset import read_manifest_or_empty
+from stages.dataset.manifest import (
+    VALIDATION,
+    read_manifest_or_empty,
+    stage_completed,
+    stage_run,
+)
+from stages.dataset.tokens import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
 from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
 from stages.validate.run import ValidateOptions, validate_dataset
 from stages.workpool import default_workers
@@ -68,9 +77,16 @@ def options_from(args: argparse.Namespace) -> ValidateOptions:
 
 
 def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
-    options = options_from(args)
-    counter = stage_token_counter(args.tokenizer)
-    return validate_dataset(args.dataset, options, counter, reporter)
+    with stage_run(args.dataset, VALIDATION):
+        options = options_from(args)
+        counter = stage_token_counter(args.tokenizer)
+        result = validate_dataset(args.dataset, options, counter, reporter)
+        stage_completed(
+            args.dataset,
+            VALIDATION,
+            validation={"valid": result["valid"], "validation": result["validation"]},
+        )
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ from typing import Any
 
 from stages.cad.model import CadError
 
-BUILD_TIME_LIMIT_S = 5.0
 VOLUME_TOLERANCE = 0.005  # an answer's solid may differ from its model's by 0.5%
 
 
@@ -31,7 +30,7 @@ def check_answer(
 ) -> AnswerCheck:
     """Interpret ``answer``; ``key_of`` (``geometric_key``) keys the solid when given."""
     from stages.cad.openecad import parse_code, unwrap_answer, wrap_answer
-    from stages.cad.solid import build_solid
+    from stages.cad.solid import BUILD_TIME_LIMIT_S, build_solid
 
     try:
         code = unwrap_answer(answer)
@@ -55,7 +54,7 @@ def check_answer(
 def source_volume(path: str) -> tuple[float | None, str]:
     """The volume of the model a record was made from, or why it has none."""
     from stages.cad.deepcad import load_deepcad
-    from stages.cad.solid import build_solid
+    from stages.cad.solid import BUILD_TIME_LIMIT_S, build_solid
 
     try:
         model = load_deepcad(path)

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from stages.convert.templates import HUMAN_PREFIX, IMAGE_TOKEN
+from stages.dataset.layout import IMAGES_FOLDER
+from stages.dataset.records import GPT, HUMAN_PREFIX, IMAGE_TOKEN, RECORD_KEYS, ROLES
 
 # check -> the validation flag it clears
 CHECK_FLAGS: dict[str, str] = {
@@ -57,9 +58,6 @@ SUMMARIES: dict[str, str] = {
     "token_budget": "answers over the token budget",
 }
 
-RECORD_KEYS = ("id", "image", "conversations")
-ROLES = ("human", "gpt")
-
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -93,7 +91,7 @@ def schema_problems(record: Any, label: str) -> list[Problem]:
     if not isinstance(image, str) or not image:
         problems.append(Problem("schema", label, "image must be a non-empty string"))
     elif PurePosixPath(image).is_absolute() or ".." in PurePosixPath(image).parts:
-        problems.append(Problem("schema", label, f"image {image!r} is not inside images/"))
+        problems.append(Problem("schema", label, f"image {image!r} is not inside {IMAGES_FOLDER}/"))
     turns = record["conversations"]
     if not isinstance(turns, list) or not turns:
         problems.append(Problem("schema", label, "conversations must be a non-empty list"))
@@ -132,7 +130,7 @@ def turn_problems(turns: list[dict[str, str]], label: str) -> list[Problem]:
         if turn["from"] != expected:
             detail = f"turn {number} is from {turn['from']!r}, expected {expected!r}"
             return [Problem("turns", label, detail)]
-        if expected == "gpt" and not turn["value"].strip():
+        if expected == GPT and not turn["value"].strip():
             return [Problem("turns", label, f"turn {number} (gpt) is empty")]
     return []
 
@@ -148,7 +146,7 @@ def record_problems(record: Any, label: str) -> list[Problem]:
 
 def answers_of(record: dict[str, Any]) -> list[str]:
     """The gpt turns' texts of a well-formed record."""
-    return [turn["value"] for turn in record["conversations"][1::2] if turn["from"] == "gpt"]
+    return [turn["value"] for turn in record["conversations"][1::2] if turn["from"] == GPT]
 
 
 def flags_for(problems_by_check: dict[str, int]) -> dict[str, bool]:

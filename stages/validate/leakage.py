@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 
+from stages.dataset.layout import RECORD_FILES, SPLIT_FILE, SPLIT_KEYS
 from stages.validate.checks import Problem
 from stages.validate.loading import Entry
 
 OTHER_SIDE = {"train": "val", "val": "train"}
-FILE_OF = {"train": "train.json", "val": "val.json"}
-SPLIT_NAME = {"train": "train", "val": "validation"}
 
 
 def leakage_problems(
@@ -34,24 +33,28 @@ def leakage_problems(
             answers[entry.side].setdefault(answer, entry.label)
             if answer in keys:
                 shapes[entry.side].setdefault(keys[answer], entry.model_id)
-    listed = {side: set(split.get(side, ())) for side in FILE_OF} if split is not None else None
+    listed = None
+    if split is not None:
+        listed = {side: set(split.get(side, ())) for side in RECORD_FILES}
 
     problems: list[Problem] = []
     for entry in entries:
         other = OTHER_SIDE[entry.side]
         reasons: list[str] = []
         if entry.side == "train" and entry.model_id in models[other]:
-            reasons.append(f"model {entry.model_id} also has records in {FILE_OF[other]}")
+            reasons.append(f"model {entry.model_id} also has records in {RECORD_FILES[other]}")
         if listed is not None and entry.model_id in listed[other] - listed[entry.side]:
-            reasons.append(f"split.json lists model {entry.model_id} under {SPLIT_NAME[other]}")
+            reasons.append(f"{SPLIT_FILE} lists model {entry.model_id} under {SPLIT_KEYS[other]}")
         if entry.side == "train":
             for answer in entry.answers:
                 if answer in answers[other]:
-                    reasons.append(f"same answer as {answers[other][answer]} in {FILE_OF[other]}")
+                    reasons.append(
+                        f"same answer as {answers[other][answer]} in {RECORD_FILES[other]}"
+                    )
                 key = keys.get(answer)
                 if key is not None and key in shapes[other]:
                     reasons.append(
-                        f"same geometric key as {shapes[other][key]} in {FILE_OF[other]}"
+                        f"same geometric key as {shapes[other][key]} in {RECORD_FILES[other]}"
                     )
         if reasons:
             problems.append(Problem("leakage", entry.label, "; ".join(reasons)))

@@ -1,18 +1,15 @@
-"""Reading ``train.json`` and ``val.json`` into records to check, with their file-level and
-structural problems already found; and reading the source models' facts that extraction
-recorded (``models.json``).
+"""Reading the train and val record files into records to check, with their file-level and
+structural problems already found.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stages.convert.dataset import RECORD_FILES, model_id_of_image
-from stages.extract.writer import MODELS_FILE
+from stages.dataset.layout import RECORD_FILES, model_id_of_image, record_file
 from stages.validate.checks import Problem, answers_of, record_label, record_problems
 
 
@@ -23,7 +20,7 @@ class Entry:
     side: str  # "train" or "val"
     label: str
     model_id: str  # from the image name: the picture is what the answer must describe
-    image: str  # relative to images/
+    image: str  # relative to the images folder
     answers: tuple[str, ...]
     text_chars: int  # all turns together
 
@@ -53,7 +50,7 @@ def read_record_file(path: Path) -> tuple[list[Any] | None, Problem | None]:
 def load_records(dataset: Path) -> LoadedRecords:
     loaded = LoadedRecords()
     for side, name in RECORD_FILES.items():
-        records, problem = read_record_file(dataset / name)
+        records, problem = read_record_file(record_file(dataset, side))
         loaded.counts[side] = len(records) if records is not None else 0
         if problem is not None:
             loaded.problems.append(problem)
@@ -94,52 +91,3 @@ def duplicate_id_problems(ids: list[tuple[str, str]]) -> list[Problem]:
         else:
             first_seen[record_id] = where
     return problems
-
-
-@dataclass(frozen=True, slots=True)
-class ModelFacts:
-    """What extraction found building a source model (one entry of ``models.json``)."""
-
-    split: str
-    volume: float  # m^3
-    solids: int
-    key: str
-
-
-def read_model_facts(dataset: Path) -> tuple[dict[str, ModelFacts], str | None]:
-    """``models.json``'s facts by model id (entries not of its shape are left out), and a
-    warning when the file exists but cannot be used. No file (a dataset extracted before it was
-    written) is no facts and no warning."""
-    path = dataset / MODELS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}, None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return {}, f"cannot read {MODELS_FILE} ({exc}): source models are built again"
-    if not isinstance(data, dict):
-        return {}, f"{MODELS_FILE} is not an object: source models are built again"
-    facts = {}
-    for model_id, entry in data.items():
-        fact = _model_fact(entry)
-        if fact is not None:
-            facts[model_id] = fact
-    return facts, None
-
-
-def _model_fact(entry: Any) -> ModelFacts | None:
-    if not isinstance(entry, dict):
-        return None
-    split, volume, solids, key = (entry.get(k) for k in ("split", "volume", "solids", "key"))
-    if not (
-        isinstance(split, str)
-        and isinstance(volume, int | float)
-        and not isinstance(volume, bool)
-        and math.isfinite(volume)
-        and volume > 0.0
-        and isinstance(solids, int)
-        and not isinstance(solids, bool)
-        and isinstance(key, str)
-    ):
-        return None
-    return ModelFacts(split, float(volume), solids, key)

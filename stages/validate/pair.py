@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
-from stages.convert.dataset import model_id_of_image
-from stages.protocol import EXIT_USAGE
+from stages.dataset.layout import model_id_of_image
+from stages.dataset.tokens import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
+from stages.protocol import JsonErrorParser, exit_usage_json
 from stages.validate.answers import VOLUME_TOLERANCE, check_answer, source_volume, volume_matches
 from stages.validate.checks import (
     Problem,
@@ -31,13 +31,8 @@ from stages.validate.images import check_image
 CHECKS = ("schema", "image_token", "turns", "image", "answer", "volume", "token_budget")
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        unreadable(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m stages.validate.pair", description=__doc__)
+    parser = JsonErrorParser(prog="python -m stages.validate.pair", description=__doc__)
     parser.add_argument("--record", required=True, type=Path, help="a JSON file with one record")
     parser.add_argument("--images", type=Path, help="the folder the record's image is in")
     parser.add_argument("--model", type=Path, help="the DeepCAD JSON file it was made from")
@@ -48,9 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def unreadable(message: str) -> NoReturn:
-    print(json.dumps({"error": "bad_input", "detail": message}))
-    print(f"stages.validate.pair: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
+    exit_usage_json("stages.validate.pair", "bad_input", message)
 
 
 def read_record(path: Path) -> Any:

@@ -16,20 +16,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stages.convert.budget import TokenCounter
-from stages.convert.dataset import (
-    IMAGES_FOLDER,
+from stages.atomic import write_json_atomic
+from stages.dataset.layout import (
+    MODELS_FOLDER,
+    RECORD_FILES,
     REPORT_FILE,
     DatasetError,
     find_model_files,
+    images_dir,
     read_split,
 )
-from stages.manifest import write_json_atomic
+from stages.dataset.model_facts import read_model_facts
+from stages.dataset.tokens import TokenCounter
 from stages.protocol import Reporter
 from stages.validate.answers import VOLUME_TOLERANCE, volume_matches
 from stages.validate.checks import Problem, flags_for
 from stages.validate.leakage import leakage_problems
-from stages.validate.loading import Entry, duplicate_id_problems, load_records, read_model_facts
+from stages.validate.loading import Entry, duplicate_id_problems, load_records
 from stages.validate.report import cap_problems, summary_warnings, token_percentiles
 from stages.validate.work import ModelJob, ModelReport, check_model, report_lost
 from stages.workpool import parallel_map
@@ -57,7 +60,7 @@ def model_jobs(dataset: Path, entries: list[Entry], warnings: list[str]) -> list
     images: dict[str, dict[str, None]] = {}
     answers: dict[str, dict[str, None]] = {}
     for entry in entries:
-        path = str(dataset / IMAGES_FOLDER / entry.image)
+        path = str(images_dir(dataset) / entry.image)
         images.setdefault(entry.model_id, {})[path] = None
         answers.setdefault(entry.model_id, {}).update(dict.fromkeys(entry.answers))
     return [
@@ -104,7 +107,8 @@ def entry_problems(
 ) -> list[Problem]:
     """The image, source and answer problems of one record, from its model's report."""
     problems: list[Problem] = []
-    image = next(i for i in report.images if i.path == str(dataset / IMAGES_FOLDER / entry.image))
+    path = str(images_dir(dataset) / entry.image)
+    image = next(i for i in report.images if i.path == path)
     if image.error:
         problems.append(Problem(image.error, entry.label, f"{entry.image}: {image.detail}"))
     elif size is not None and image.size != size:
@@ -112,7 +116,7 @@ def entry_problems(
         detail = f"{entry.image} is {width}x{height}, expected {size[0]}x{size[1]}"
         problems.append(Problem("image_resolution", entry.label, detail))
     if job.source is None:
-        detail = f"no cad_json file for model {entry.model_id}"
+        detail = f"no {MODELS_FOLDER} file for model {entry.model_id}"
         problems.append(Problem("source_missing", entry.label, detail))
     elif report.source_volume is None:
         detail = f"model {entry.model_id} does not build: {report.source_error}"
@@ -159,7 +163,9 @@ def validate_dataset(
     loaded = load_records(dataset)
     problems = list(loaded.problems) + duplicate_id_problems(loaded.ids)
     if loaded.counts.get("val", 0) == 0:
-        warnings.append("val.json holds no records: nothing to measure generalisation on")
+        warnings.append(
+            f"{RECORD_FILES['val']} holds no records: nothing to measure generalisation on"
+        )
     try:
         split: dict[str, list[str]] | None = read_split(dataset)
     except DatasetError as exc:

@@ -39,6 +39,7 @@ def test_real_samples_round_trip(sample: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_synthetic_models_round_trip() -> None:
     errors = {
         model_id: volume_error(parse_deepcad(data, model_id))

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.cad import synth
 from stages.cad.commands import synth as synth_command
 from stages.cad.deepcad import parse_deepcad
 from stages.cad.key import geometric_key
@@ -35,13 +34,13 @@ from stages.cad.model import (
     SketchPlane,
 )
 from stages.cad.solid import build_solid
-from stages.cad.synth import draw_design, generate_model, generate_models, write_dataset
-from stages.cad.synth_dataset import write_json_atomic
-from stages.cad.synth_json import design_to_json
-from stages.cad.synth_quirks import reshape
-from stages.cad.synth_shapes import Grid, rectangle
-from stages.cad.synth_slivers import find_sliver
-from stages.cad.synth_variety import DEFAULT_QUIRKS, DEFAULT_VARIETY, FAMILIES
+from stages.cad.synth import draw_design, generate_model, generate_models, generator, write_dataset
+from stages.cad.synth.deepcad_json import design_to_json
+from stages.cad.synth.deepcad_layout import write_json_atomic
+from stages.cad.synth.quirks import reshape
+from stages.cad.synth.shapes import Grid, rectangle
+from stages.cad.synth.slivers import find_sliver
+from stages.cad.synth.variety import DEFAULT_QUIRKS, DEFAULT_VARIETY, FAMILIES
 from tests.conftest import REPO_ROOT
 
 SEEDS = st.integers(min_value=0, max_value=2**40)
@@ -318,12 +317,14 @@ def test_generated_models_never_share_a_geometric_key() -> None:
 
 def test_duplicates_are_rejected_by_key(monkeypatch: pytest.MonkeyPatch) -> None:
     keys = iter(["a", "a", "b", "a", "c"])
-    monkeypatch.setattr(synth, "generate_model", lambda seed, model_id, variety: {"seed": seed})
-    monkeypatch.setattr(synth, "gate_model", lambda data, model_id, variety: next(keys))
+    monkeypatch.setattr(generator, "generate_model", lambda seed, model_id, variety: {"seed": seed})
+    monkeypatch.setattr(generator, "gate_model", lambda data, model_id, variety: next(keys))
     rejected: list[tuple[str, str]] = []
     models = list(generate_models(3, 0, on_reject=lambda c, e: rejected.append((c, e.reason))))
     assert [model_id for model_id, _ in models] == ["00000001", "00000002", "00000003"]
-    assert [data["seed"] for _, data in models] == [synth.candidate_seed(0, i) for i in (0, 2, 4)]
+    assert [data["seed"] for _, data in models] == [
+        generator.candidate_seed(0, i) for i in (0, 2, 4)
+    ]
     assert rejected == [("candidate-1", "duplicate"), ("candidate-3", "duplicate")]
 
 
@@ -331,13 +332,13 @@ def test_a_variety_that_yields_nothing_stops_with_an_error(monkeypatch: pytest.M
     def refuse(data: dict, model_id: str, variety: object) -> str:
         raise CadError("sliver", "always")
 
-    monkeypatch.setattr(synth, "generate_model", lambda seed, model_id, variety: {})
-    monkeypatch.setattr(synth, "gate_model", refuse)
+    monkeypatch.setattr(generator, "generate_model", lambda seed, model_id, variety: {})
+    monkeypatch.setattr(generator, "gate_model", refuse)
     rejected: Counter[str] = Counter()
     with pytest.raises(CadError) as caught:
         list(generate_models(2, 0, on_reject=lambda _, e: rejected.update([e.reason])))
     assert caught.value.reason == "synth_yield"
-    assert rejected["sliver"] == synth.MAX_CANDIDATES_PER_MODEL * 2 + 100
+    assert rejected["sliver"] == generator.MAX_CANDIDATES_PER_MODEL * 2 + 100
 
 
 # -- the sliver gate -----------------------------------------------------------------------------
@@ -495,6 +496,7 @@ def _stage(*argv: str) -> list[str]:
     return [sys.executable, "-m", "stages.cad", "synth", *argv]
 
 
+@pytest.mark.slow
 def test_cli_runs_through_the_stages_cad_dispatcher(tmp_path: Path) -> None:
     out = tmp_path / "via_module"
     done = subprocess.run(

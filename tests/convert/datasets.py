@@ -1,19 +1,29 @@
-"""Small dataset folders made from the real DeepCAD samples, as extract and render leave them.
+"""Small dataset folders made from the real DeepCAD samples, as extract and render leave them,
+and the converted dataset the convert and validate tests share.
 
 Images are tiny PNGs drawn with Pillow rather than renders: these tests are about records,
-not pictures, and rendering would cost seconds per model.
+not pictures, and rendering would cost seconds per model. The ``converted`` and
+``dataset_copy`` fixtures are defined here and imported by the conftest of ``tests/convert``
+and of ``tests/validate``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
-from collections.abc import Iterable
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 
-from tests.conftest import DEEPCAD_SAMPLES
+from stages.convert.run import ConvertOptions, convert_dataset
+from stages.dataset.tokens import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
+from stages.protocol import Reporter
+from tests.conftest import DEEPCAD_SAMPLES, REPO_ROOT
 
 # 00000176 has no geometry: it parses, but writes no code and builds no solid.
 EMPTY_SAMPLE = "00000176"
@@ -74,3 +84,60 @@ def read_records(dataset: Path, name: str) -> list[dict]:
 
 def write_records(dataset: Path, name: str, records: list[dict]) -> None:
     (dataset / name).write_text(json.dumps(records), encoding="utf-8")
+
+
+def read_manifest(dataset: Path) -> dict:
+    return json.loads((dataset / "dataset.json").read_text(encoding="utf-8"))
+
+
+def convert_options(**changes: object) -> ConvertOptions:
+    values: dict = {
+        "layout": "per_view",
+        "views": VIEWS,
+        "randomize_templates": True,
+        "seed": 0,
+        "max_answer_tokens": DEFAULT_MAX_ANSWER_TOKENS,
+        "workers": 1,
+    }
+    values.update(changes)
+    return ConvertOptions(**values)
+
+
+def quiet_reporter(stage: str) -> Reporter:
+    return Reporter(stage, mode="json", out=io.StringIO())
+
+
+def run_convert(dataset: Path, **changes: object) -> dict:
+    """The convert stage's work in this process (the manifest is not touched)."""
+    return convert_dataset(
+        dataset, convert_options(**changes), EstimatedCounter(), quiet_reporter("convert")
+    )
+
+
+def run_stage_cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module --progress json args`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", module, "--progress", "json", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory: pytest.TempPathFactory, deepcad_samples: Path) -> Path:
+    """The samples as a rendered and converted dataset (per_view, default budget)."""
+    dataset = make_dataset(tmp_path_factory.mktemp("converted") / "samples")
+    run_convert(dataset)
+    return dataset
+
+
+@pytest.fixture
+def dataset_copy(converted: Path, tmp_path: Path) -> Callable[[], Path]:
+    """A fresh copy of the converted dataset, to corrupt in one way."""
+
+    def copy() -> Path:
+        return Path(shutil.copytree(converted, tmp_path / "copy"))
+
+    return copy

@@ -8,17 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from stages.convert.budget import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
+import stages.convert.__main__ as convert_main
 from stages.convert.templates import TEMPLATES
+from stages.dataset.layout import folder_size
+from stages.dataset.manifest import mark_stage
+from stages.dataset.tokens import DEFAULT_MAX_ANSWER_TOKENS, EstimatedCounter
+from stages.protocol import CancelFlag, StageCancelled
 from tests.conftest import OPENECAD_GOLDEN
-from tests.convert.conftest import run_convert, run_stage_cli
 from tests.convert.datasets import (
     EMPTY_SAMPLE,
     TRAIN_IDS,
     VAL_IDS,
     VIEWS,
     make_dataset,
+    quiet_reporter,
+    read_manifest,
     read_records,
+    run_convert,
+    run_stage_cli,
 )
 
 ANSWER_PREFIX = "Of course, here are the codes:\n```python\n"
@@ -176,3 +183,59 @@ def test_a_layout_without_any_image_is_bad_input(tmp_path: Path) -> None:
     dataset = make_dataset(tmp_path / "d", train=TRAIN_IDS[:2], val=(), image_names=VIEWS)
     done = run_cli("--dataset", str(dataset), "--layout", "composite")
     assert done.returncode == 2 and "composite" in done.stderr
+
+
+def test_the_stage_keeps_the_conversion_entry_of_the_manifest(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "d", train=TRAIN_IDS[:2], val=("00000767",))
+    mark_stage(dataset, "validation", "completed", validation={"valid": True})
+    done = run_cli(
+        "--dataset", str(dataset), "--seed", "1", "--no-randomize-templates",
+        "--max-answer-tokens", "900", "--workers", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = next(e for e in map(json.loads, done.stdout.splitlines()) if e["event"] == "result")
+    manifest = read_manifest(dataset)
+    assert manifest["stages"]["rendering"] == "completed", "earlier stages are left alone"
+    assert manifest["stages"]["conversion"] == "completed"
+    assert manifest["stages"]["validation"] == "pending", "the new records are not validated"
+    assert manifest["counts"]["conversations"] == {
+        "train": result["train_conversations"],
+        "val": result["val_conversations"],
+    }
+    measured, manifest_bytes = folder_size(dataset), (dataset / "dataset.json").stat().st_size
+    assert measured - manifest_bytes < manifest["counts"]["bytes"] <= measured  # before it grew
+    assert manifest["conversion"] == {
+        "format": "tinyllava",
+        "randomize_templates": False,
+        "layout": "per_view",
+        "seed": 1,
+        "max_answer_tokens": 900,
+    }
+
+
+def test_a_failed_conversion_is_marked_failed(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "d", train=TRAIN_IDS[:2], val=(), image_names=VIEWS)
+    done = run_cli("--dataset", str(dataset), "--layout", "composite")
+    assert done.returncode == 2
+    manifest = read_manifest(dataset)
+    assert manifest["stages"]["conversion"] == "failed"
+    assert manifest["counts"]["bytes"] > 0
+
+
+@pytest.mark.parametrize("ending", [StageCancelled(), RuntimeError("a worker broke")])
+def test_a_cancelled_or_broken_conversion_is_marked_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: Exception
+) -> None:
+    dataset = make_dataset(tmp_path / "d", train=TRAIN_IDS[:1], val=())
+    seen: list[str] = []
+
+    def interrupted(path: Path, *rest: object) -> dict:
+        seen.append(read_manifest(path)["stages"]["conversion"])
+        raise ending
+
+    monkeypatch.setattr(convert_main, "convert_dataset", interrupted)
+    args = convert_main.build_parser().parse_args(["--dataset", str(dataset), "--workers", "1"])
+    with pytest.raises(type(ending)):
+        convert_main.body(args, quiet_reporter("convert"), CancelFlag())
+    assert seen == ["in_progress"]
+    assert read_manifest(dataset)["stages"]["conversion"] == "failed"

@@ -9,7 +9,6 @@ import pytest
 from stages.convert.templates import (
     OPENECAD_PROMPTS,
     TEMPLATES,
-    human_turn,
     prompt_text,
     template_index,
 )
@@ -48,10 +47,6 @@ def test_without_randomizing_the_first_wording_is_used() -> None:
     for layout, templates in TEMPLATES.items():
         text = prompt_text(layout, "top", randomize=False, seed=9, record_id="x_top")
         assert text == templates[0].format(view="top")
-
-
-def test_human_turn_starts_with_the_image_line() -> None:
-    assert human_turn("Draw it.") == "<image>\nDraw it."
 
 
 def test_unknown_layout_is_refused() -> None:

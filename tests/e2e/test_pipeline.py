@@ -7,6 +7,8 @@ import json
 import time
 import urllib.request
 
+import pytest
+
 from scripts.pipeline_client import PipelineClient
 from tests.conftest import DEEPCAD_SAMPLES
 
@@ -103,6 +105,7 @@ def sse_events(service, job_id: str) -> list[tuple[str, dict]]:
     return events
 
 
+@pytest.mark.slow
 def test_synthetic_workflow(service):
     service.start()
     out, client = run_workflow(service, "synthetic", 6, 2)
@@ -122,6 +125,7 @@ def test_synthetic_workflow(service):
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_deepcad_samples_workflow(service):
     service.deepcad_root = DEEPCAD_SAMPLES
     service.start()
@@ -132,6 +136,7 @@ def test_deepcad_samples_workflow(service):
     assert all(r["conversations"][0]["value"].startswith("<image>\n") for r in records)
 
 
+@pytest.mark.slow
 def test_server_restart_during_render_resumes_without_rework(service):
     service.start()
     client = PipelineClient(service.url, on_message=lambda _m: None)

@@ -55,6 +55,7 @@ def start_and_interrupt(root: Path, output: Path, sig: signal.Signals) -> tuple[
     return proc.returncode, events
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_only_a_partial_folder_the_next_run_removes(
     big_root: Path, tmp_path: Path
 ) -> None:

@@ -108,6 +108,7 @@ def test_manifest(flat_run) -> None:
     }
 
 
+@pytest.mark.slow
 def test_same_seed_same_choice_whatever_the_workers(flat_run, tmp_path: Path) -> None:
     output, seed, _ = flat_run
     again = run_extract(*flat_args(tmp_path / "again", seed, "--workers", "1"))

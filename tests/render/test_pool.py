@@ -19,6 +19,7 @@ def tasks_for(tmp_path, specs):
     return [ModelTask(i, folder / f"{i}.json", tmp_path / "images") for i in specs]
 
 
+@pytest.mark.slow
 def test_failures_crashes_and_timeouts_are_outcomes_and_the_rest_go_on(tmp_path):
     specs = {
         "good1": {"part": "box", "args": {"size": (0.02, 0.01, 0.01)}},
@@ -48,6 +49,7 @@ def test_a_worker_without_gl_stops_the_run(tmp_path, monkeypatch):
         list(pool.run(tasks_for(tmp_path, specs)))
 
 
+@pytest.mark.slow
 def test_workers_that_keep_dying_at_once_stop_the_run(tmp_path):
     specs = {f"crash{i}": {"crash": 3} for i in range(4)}
     pool = RenderPool(1, SETTINGS, load=load_part_file)

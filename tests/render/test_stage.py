@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stages.dataset.layout import folder_size
+from stages.dataset.manifest import mark_stage, new_manifest, read_manifest, write_manifest
 from stages.protocol import Reporter, UsageError
 from stages.render.batch import render_dataset
 from stages.render.images import is_valid_png
@@ -76,6 +78,7 @@ def run_dataset(root: Path, **kwargs) -> tuple[dict, list[dict]]:
     return result, events(out.getvalue())
 
 
+@pytest.mark.slow
 def test_a_batch_counts_failures_by_reason_and_resumes(tmp_path, renderer):
     specs = {
         "plate": {"part": "plate_with_hole"},
@@ -137,6 +140,7 @@ def sample_dataset(root: Path, names: list[str]) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_real_samples_through_the_cli(tmp_path, deepcad_samples):
     pytest.importorskip("stages.cad.solid")
     root = sample_dataset(tmp_path / "data", ["00000061", "00001616", "00000176"])
@@ -197,11 +201,13 @@ def test_single_model_that_does_not_build_is_bad_input(tmp_path, deepcad_samples
     assert "no_geometry" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_sigterm_cancels_the_run_and_stops_its_workers(tmp_path, deepcad_samples):
     pytest.importorskip("stages.cad.solid")
     psutil = pytest.importorskip("psutil")
     names = sorted(p.stem for p in deepcad_samples.glob("*.json"))
     root = sample_dataset(tmp_path / "data", names)
+    write_manifest(root, new_manifest("data"))
     command = [
         sys.executable, "-m", "stages.render", "--input", str(root), "--workers", "1",
         "--views", ",".join(("front", "top", "right", "back", "left", "bottom", "iso")),
@@ -224,3 +230,45 @@ def test_sigterm_cancels_the_run_and_stops_its_workers(tmp_path, deepcad_samples
     assert rest[-1] == {"event": "done", "status": "cancelled"}
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert workers and not alive, "no render worker outlives a cancelled stage"
+    assert read_manifest(root)["stages"]["rendering"] == "failed"
+
+
+@pytest.mark.slow
+def test_the_stage_keeps_the_rendering_entry_of_the_manifest(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    root = sample_dataset(tmp_path / "data", ["00000061", "00001616"])
+    write_manifest(root, new_manifest("data", counts={"models": 2}))
+    for stage in ("extraction", "conversion", "validation"):
+        mark_stage(root, stage, "completed")
+    done = run_cli(
+        "--input", str(root), "--views", "front,top", "--composite", "--resolution", "64",
+        "--workers", "1", "--progress", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifest = read_manifest(root)
+    assert manifest["stages"] == {
+        "extraction": "completed",
+        "rendering": "completed",
+        "conversion": "pending",  # new images: the records and their check are out of date
+        "validation": "pending",
+    }
+    assert manifest["render"] == {"views": ["front", "top"], "resolution": 64, "composite": True}
+    assert manifest["counts"]["images"] == 6 and manifest["counts"]["models"] == 2
+    measured, manifest_bytes = folder_size(root), (root / "dataset.json").stat().st_size
+    assert measured - manifest_bytes < manifest["counts"]["bytes"] <= measured
+
+    before = (root / "dataset.json").read_bytes()
+    chosen = run_cli("--input", str(root), "--models", "00000061", "--resolution", "96")
+    assert chosen.returncode == 0, chosen.stderr
+    assert (root / "dataset.json").read_bytes() == before, "some models: not the dataset's render"
+
+
+def test_a_failed_render_is_marked_failed(tmp_path):
+    (tmp_path / "cad_json").mkdir()
+    write_manifest(tmp_path, new_manifest("empty"))
+    done = run_cli("--input", str(tmp_path), "--progress", "none")
+    assert done.returncode == 2 and "no models" in done.stderr
+    manifest = read_manifest(tmp_path)
+    assert manifest["stages"]["rendering"] == "failed"
+    assert manifest["counts"]["bytes"] > 0
+    assert "render" not in manifest

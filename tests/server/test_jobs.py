@@ -6,6 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from server.appkeys import RUNNER, STORE
 from tests.server.conftest import pid_alive, submit_fake, wait_for_status
 
@@ -76,6 +78,7 @@ async def test_cancel_terminates_the_whole_process_group(client, tmp_path):
     assert again.content_type == "application/problem+json"
 
 
+@pytest.mark.slow
 async def test_cancel_escalates_to_sigkill(client, tmp_path):
     job_id, pid, child = await _start_forever(client, tmp_path, "stubborn")
     await client.post(f"/training/jobs/{job_id}/cancel")

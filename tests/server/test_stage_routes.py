@@ -44,6 +44,7 @@ async def problem(resp, status: int, field: str | None = None) -> dict:
     return body
 
 
+@pytest.mark.slow
 async def test_render_conversion_and_training_requests_are_checked(real):
     name = await extract(real)
     status = await (await real.get(f"/training/datasets/{name}/status")).json()
@@ -98,6 +99,7 @@ async def test_render_conversion_and_training_requests_are_checked(real):
     await problem(await real.get("/training/nope_123/status"), 404)
 
 
+@pytest.mark.slow
 async def test_single_model_renders_pairs_and_batches(real):
     good = json.loads((DEEPCAD_SAMPLES / "00000144.json").read_text())
     empty = json.loads((DEEPCAD_SAMPLES / "00000176.json").read_text())
@@ -160,6 +162,7 @@ async def test_dataset_lifecycle_listing_and_delete(real):
     await problem(await real.get(f"/training/datasets/{name}/status"), 404)
 
 
+@pytest.mark.slow
 async def test_training_cancel_and_resume_over_http(real):
     name = await extract(real, "tr", 4, 1)
     render = {"views": ["front", "top"], "resolution": 64}

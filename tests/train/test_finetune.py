@@ -14,6 +14,7 @@ from stages.train.checkpoint import RunLayout, list_checkpoints
 from tests.train.helpers import TRAIN_ARGS, events_of, run_cli
 
 
+@pytest.mark.slow
 def test_test_run_completes_and_loss_falls(finished_run: tuple[Path, list[dict[str, Any]]]) -> None:
     _, events = finished_run
     assert events[-1] == {"event": "done", "status": "completed"}
@@ -143,6 +144,7 @@ def test_bad_requests_exit_2_with_one_line(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_vision_adapters_checkpointing_and_accumulation(
     golden_dataset: Path, tmp_path: Path
 ) -> None:
@@ -150,9 +152,9 @@ def test_vision_adapters_checkpointing_and_accumulation(
     process, accumulation (4 samples, batch 1, 3 micro-batches per step: steps of 3 and 1)."""
     output = tmp_path / "ckpt"
     argv = ["--dataset", str(golden_dataset), "--output", str(output), *TRAIN_ARGS]
-    extra = ["--epochs", "1", "--batch-size", "1", "--grad-accum", "3", "--train-samples", "4",
-             "--val-samples", "1", "--lora-vision", "--gradient-checkpointing",
-             "--num-workers", "1"]  # fmt: skip
+    extra = ["--epochs", "1", "--batch-size", "1", "--gradient-accumulation", "3",
+             "--train-samples", "4", "--val-samples", "1", "--lora-vision",
+             "--gradient-checkpointing", "--num-workers", "1"]  # fmt: skip
     code, events = run_cli([*argv, *extra])
     assert code == 0, events[-1]
     result = events_of(events, "result")[0]
@@ -162,6 +164,7 @@ def test_vision_adapters_checkpointing_and_accumulation(
     assert adapter["modules_to_save"] == ["multi_modal_projector"]
 
 
+@pytest.mark.slow
 def test_compiled_decoder_layers_train(golden_dataset: Path, tmp_path: Path) -> None:
     """``--compile on`` (the default on CUDA) compiles each adapted decoder layer; on CPU too,
     so the compiled path is proven where a GPU is absent: it trains and the loss falls."""

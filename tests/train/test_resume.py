@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from stages.train.checkpoint import STATE_FILE, RunLayout, TrainerState, latest_checkpoint
 from stages.train.data import Collator, VlmDataset, encode_records, iter_records, read_split
 from stages.train.devices import resolve_runtime
-from stages.train.finetune import evaluate
 from stages.train.lora import load_adapter
+from stages.train.loss import split_loss
 from stages.train.models import load_base_model, resolve_base_model
 from tests.conftest import REPO_ROOT
 from tests.train.helpers import TRAIN_ARGS, events_of, run_cli
@@ -54,6 +54,7 @@ def cancelled_run(
     return output, code, events
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_loadable_checkpoint_mid_epoch(
     cancelled_run: tuple[Path, int, list[dict[str, Any]]],
 ) -> None:
@@ -69,6 +70,7 @@ def test_sigterm_saves_a_loadable_checkpoint_mid_epoch(
     assert any("lora_A" in name for name, _ in model.named_parameters())
 
 
+@pytest.mark.slow
 def test_resume_finishes_like_an_uninterrupted_run(
     cancelled_run: tuple[Path, int, list[dict[str, Any]]],
     finished_run: tuple[Path, list[dict[str, Any]]],
@@ -124,5 +126,5 @@ def test_saved_adapter_reproduces_the_validation_loss(
         collate([dataset[i] for i in range(j, min(j + 2, len(dataset)))])
         for j in range(0, len(dataset), 2)
     ]
-    loss = evaluate(model, batches, resolve_runtime("cpu", "fp32"))
+    loss = split_loss(model, batches, resolve_runtime("cpu", "fp32"))
     assert loss == pytest.approx(result["final_val_loss"], rel=1e-5)

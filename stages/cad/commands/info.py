@@ -16,7 +16,7 @@ from typing import Any
 from stages.cad.deepcad import load_deepcad
 from stages.cad.key import geometric_key
 from stages.cad.model import CadError
-from stages.cad.solid import Solid, build_solid
+from stages.cad.solid import BUILD_TIME_LIMIT_S, Solid, build_solid
 
 EXIT_BAD_MODEL = 2
 
@@ -44,7 +44,7 @@ def print_facts(facts: Callable[[], dict[str, Any]]) -> int:
     return 0
 
 
-def model_info(path: str, *, time_limit: float = 5.0) -> dict[str, Any]:
+def model_info(path: str, *, time_limit: float = BUILD_TIME_LIMIT_S) -> dict[str, Any]:
     """The facts ``info`` prints, for callers that want them without a subprocess."""
     model = load_deepcad(path)
     return solid_facts(model.id, build_solid(model, time_limit=time_limit))

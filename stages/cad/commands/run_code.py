@@ -14,7 +14,7 @@ from typing import Any
 from stages.cad.commands.info import print_facts, solid_facts
 from stages.cad.openecad import parse_code
 from stages.cad.openecad.files import read_code_file
-from stages.cad.solid import build_solid
+from stages.cad.solid import BUILD_TIME_LIMIT_S, build_solid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     return print_facts(lambda: code_info(args.code, time_limit=args.time_limit))
 
 
-def code_info(path: str | Path, *, time_limit: float = 5.0) -> dict[str, Any]:
+def code_info(path: str | Path, *, time_limit: float = BUILD_TIME_LIMIT_S) -> dict[str, Any]:
     """What ``run-code`` prints, for callers that want it without a subprocess."""
     model = parse_code(read_code_file(path), Path(path).stem)
     return solid_facts(model.id, build_solid(model, time_limit=time_limit))

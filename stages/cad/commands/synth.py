@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stages.cad.synth import write_dataset
-from stages.cad.synth_variety import DEFAULT_VARIETY, FAMILIES, Variety
+from stages.cad.synth import DEFAULT_VARIETY, FAMILIES, Variety, write_dataset
 from stages.protocol import CancelFlag, Reporter, UsageError, add_progress_argument, run_stage
 
 SPLIT_FILE = "train_val_test_split.json"

@@ -23,11 +23,10 @@ from scipy.spatial import cKDTree
 from stages.cad.model import Arc, CadError, CadModel, Circle, Line
 from stages.cad.openecad.answer import unwrap_answer
 from stages.cad.openecad.interpreter import parse_code
-from stages.cad.solid import Solid, build_solid
+from stages.cad.solid import BUILD_TIME_LIMIT_S, Solid, build_solid
 
 CHAMFER_POINTS = 8192
 CHAMFER_SCALE = 1000.0
-BUILD_TIME_LIMIT = 5.0
 METRICS = ("iou", "chamfer", "curve_accuracy", "loop_accuracy")
 
 
@@ -39,7 +38,7 @@ def score_code(
     A reference that does not parse or build raises CadError: it is the caller's mistake.
     """
     reference_model = parse_code(unwrap_answer(reference), "reference")
-    reference_solid = build_solid(reference_model, time_limit=BUILD_TIME_LIMIT)
+    reference_solid = build_solid(reference_model, time_limit=BUILD_TIME_LIMIT_S)
     reference_counts = shape_counts(reference_model)
     result: dict[str, Any] = {
         "invalid": True,
@@ -62,7 +61,7 @@ def score_code(
     )
     result["loop_accuracy"] = float(generated_counts["loops"] == reference_counts["loops"])
     try:
-        generated_solid = build_solid(generated_model, time_limit=BUILD_TIME_LIMIT)
+        generated_solid = build_solid(generated_model, time_limit=BUILD_TIME_LIMIT_S)
     except CadError as exc:
         result["error"] = str(exc)
         return result

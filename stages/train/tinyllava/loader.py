@@ -1,8 +1,8 @@
 """A TinyLLaVA checkpoint as the training module's ``VlmBundle`` (the ``tinyllava`` loader).
 
-Registered in ``stages.train.models.LOADERS``; that module imports this one, so the bundle
-types are imported inside the functions here, and the heavy modules too (resolving a base
-model must stay cheap).
+Registered in ``stages.train.models.LOADERS``. The model's own modules (and transformers'
+with them) are imported inside the functions: ``models`` imports this one, and resolving a
+base model must stay cheap.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from stages.train.bundle import BaseModelRef, LoraTargets, VlmBundle
 from stages.train.config import ConfigError
 
 if TYPE_CHECKING:
-    from stages.train.models import BaseModelRef, VlmBundle
     from stages.train.tinyllava.config import TinyLlavaConfig
     from stages.train.tinyllava.model import TinyLlavaModel
 
@@ -54,7 +54,6 @@ def load_tinyllava_model(
 
 def load_tinyllava(ref: BaseModelRef, dtype: torch.dtype, image_size: int | None) -> VlmBundle:
     """The ``LOADERS["tinyllava"]`` entry: model, tokenizer, image processor, chat template."""
-    from stages.train.models import LoraTargets, VlmBundle
     from stages.train.tinyllava.chat import chat_for
     from stages.train.tinyllava.decoders import decoder_family
     from stages.train.tinyllava.tokenizer import load_tokenizer

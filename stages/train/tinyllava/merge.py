@@ -80,7 +80,7 @@ def merge_adapter(adapter_dir: Path, output_dir: Path, dtype: torch.dtype = torc
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from stages.train.__main__ import OneLineParser
+    from stages.protocol import OneLineParser
 
     parser = OneLineParser(
         prog="python -m stages.train.tinyllava.merge",

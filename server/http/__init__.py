@@ -1,0 +1,2 @@
+"""HTTP plumbing every route shares: problems, request parsing, lookups, middleware,
+OpenAPI and how a job looks over HTTP."""

@@ -1,0 +1,116 @@
+"""Cross-cutting HTTP behaviour: problem+json errors, bearer-token auth, CORS."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+
+from server.config import Config
+from server.http.problems import ProblemError, from_error, problem_response
+from server.jobs.store import DatasetBusy
+
+log = logging.getLogger("server.http")
+
+PUBLIC_PATHS = frozenset({"/health"})
+
+
+@web.middleware
+async def problems_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Turn every error, including unknown routes and wrong methods, into problem+json."""
+    try:
+        return await handler(request)
+    except ProblemError as exc:
+        return from_error(exc, instance=request.path)
+    except DatasetBusy as exc:  # lost a race for a dataset: the claim is the last word
+        detail = f"dataset {exc.dataset!r} is in use by a running or queued job"
+        return problem_response(409, detail, instance=request.path, kind="dataset-in-use")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if exc.status == 404:
+            detail = f"no route for {request.method} {request.path}"
+        elif exc.status == 405:
+            detail = f"{request.method} is not allowed on {request.path}"
+        elif exc.status == 413:
+            detail = "the request body is larger than the configured limit"
+        return problem_response(exc.status, detail, instance=request.path, headers=headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(500, "internal error; see the server log", instance=request.path)
+
+
+def auth_middleware(token: str) -> web.Middleware:
+    """Require ``Authorization: Bearer <token>`` everywhere but /health.
+
+    The SSE route also accepts ``?access_token=``: a browser's EventSource cannot send headers.
+    """
+    expected = token.encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+            return await handler(request)
+        supplied = ""
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            supplied = header[7:].strip()
+        elif request.path.endswith("/events"):
+            supplied = request.query.get("access_token", "")
+        if not hmac.compare_digest(supplied.encode(), expected):
+            raise ProblemError(
+                401,
+                "a valid bearer token is required",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await handler(request)
+
+    return middleware
+
+
+def _origin_allowed(origins: tuple[str, ...], origin: str | None) -> bool:
+    return origin is not None and ("*" in origins or origin in origins)
+
+
+def cors_preflight(origins: tuple[str, ...]) -> web.Middleware:
+    """Answer CORS preflight requests for allowed origins."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+        if request.method == "OPTIONS" and _origin_allowed(origins, request.headers.get("Origin")):
+            return web.Response(status=204)
+        return await handler(request)
+
+    return middleware
+
+
+def cors_headers(origins: tuple[str, ...]):
+    """Add CORS headers just before any response (streams included) sends its headers."""
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get("Origin")
+        if not _origin_allowed(origins, origin):
+            return
+        response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+        response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Authorization, Content-Type, Last-Event-ID"
+        )
+        response.headers["Access-Control-Expose-Headers"] = "Location"
+
+    return on_prepare
+
+
+def build_middlewares(config: Config) -> list[web.Middleware]:
+    middlewares: list[web.Middleware] = []
+    if config.cors_origins:
+        middlewares.append(cors_preflight(config.cors_origins))
+    middlewares.append(problems_middleware)
+    if config.api_token:
+        middlewares.append(auth_middleware(config.api_token))
+    return middlewares

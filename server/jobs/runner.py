@@ -1,0 +1,402 @@
+"""Schedules jobs into slots and runs each as a stage process until it ends in a true state.
+
+Each job is one stage process (``server.jobs.process``). Every line it prints is read with the
+protocol's reader (a line that is not a protocol object becomes a warning; the job goes on),
+folded into the job's state (``server.jobs.live``), published to live SSE subscribers at once
+and written to the store in batches. Slots bound how many jobs run at once per kind of slot;
+the rest wait as ``queued``, first in, first out. Nothing here knows what a stage does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections import deque
+from typing import Any
+
+from server.config import Config
+from server.jobs.hub import EventHub
+from server.jobs.live import LiveJob, new_job_id
+from server.jobs.process import group_processes, kill_and_reap, signal_group, spawn_stage
+from server.jobs.store import Job, JobStore
+from stages.protocol.events import EventName, parse_line
+
+log = logging.getLogger("server.jobs.runner")
+
+FLUSH_INTERVAL_S = 0.25
+STDERR_TAIL_BYTES = 2000
+FINAL_WRITE_ATTEMPTS = 5
+FINAL_WRITE_RETRY_S = 0.2
+
+
+class JobStateError(Exception):
+    """The job is not in a state that allows the requested action."""
+
+
+class JobRunner:
+    def __init__(self, store: JobStore, config: Config, hub: EventHub) -> None:
+        self.store = store
+        self.config = config
+        self.hub = hub
+        self.capacity = {"cpu": config.cpu_slots, "gpu": config.gpu_slots}
+        self.queues: dict[str, deque[str]] = {slot: deque() for slot in self.capacity}
+        self.running: dict[str, dict[str, LiveJob]] = {slot: {} for slot in self.capacity}
+        self.live: dict[str, LiveJob] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = False
+
+    # -- lifecycle ----
+    async def start(self) -> None:
+        self.config.logs_dir.mkdir(parents=True, exist_ok=True)
+        await self._recover()
+        self._flusher = asyncio.create_task(self._flush_loop())
+        await self._schedule()
+
+    async def stop(self) -> None:
+        """Stop the service: running jobs are terminated and left ``interrupted`` (resumable)."""
+        self._stopping = True
+        for live in list(self.live.values()):
+            live.job.error = "the server stopped while the job was running"
+            await self._terminate(live, interrupt=True)
+        for live in list(self.live.values()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.finished.wait(), self.config.kill_grace_s + 5)
+        if self._flusher:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._flush()
+
+    async def _recover(self) -> None:
+        """Jobs a dead server left running become ``interrupted``; their processes are killed."""
+        for job in await self.store.jobs_with_status("running"):
+            if job.pgid:
+                await asyncio.to_thread(kill_and_reap, group_processes(job.pgid))
+            seq = await self.store.last_seq(job.id) + 1
+            message = "the server stopped while the job was running"
+            await self.store.append_events(
+                [(job.id, seq, "status", {"status": "interrupted", "error": message}, time.time())]
+            )
+            await self.store.update_job(
+                job.id, status="interrupted", error=message, finished_at=time.time(), pid=None
+            )
+            if job.dataset is not None:
+                await self.store.release(job.dataset, job.id)
+        for job in await self.store.jobs_with_status("queued"):
+            self.queues[job.slot].append(job.id)
+
+    # -- submitting, cancelling, resuming ----
+    async def submit(
+        self,
+        kind: str,
+        stage: str,
+        args: list[str],
+        params: dict[str, Any],
+        *,
+        dataset: str | None = None,
+        slot: str = "cpu",
+        job_id: str | None = None,
+        resume_args: list[str] | None = None,
+    ) -> Job:
+        """Queue ``python -m stages.<stage> args``; ``resume_args`` (when given) is what a
+        resume adds to continue where the job stopped, and makes the job resumable."""
+        job = Job(
+            id=job_id or new_job_id(kind),
+            kind=kind,
+            status="queued",
+            dataset=dataset,
+            slot=slot,
+            argv=[stage, *args],
+            params=params,
+            created_at=time.time(),
+            resume_args=resume_args,
+        )
+        await self.store.create_job(job)
+        await self._append_direct(job.id, "status", {"status": "queued"})
+        self.queues[slot].append(job.id)
+        await self._schedule()
+        return await self.store.get_job(job.id) or job
+
+    async def cancel(self, job_id: str) -> Job:
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if job.terminal:
+            raise JobStateError(f"job {job_id} is already {job.status}")
+        live = self.live.get(job_id)
+        if live is None:  # queued
+            with contextlib.suppress(ValueError):
+                self.queues[job.slot].remove(job_id)
+            await self._append_direct(job_id, "status", {"status": "cancelled"})
+            await self.store.update_job(job_id, status="cancelled", finished_at=time.time())
+            if job.dataset is not None:
+                await self.store.release(job.dataset, job_id)
+            self.hub.close_job(job_id)
+        else:
+            await self._terminate(live, interrupt=False)
+        return await self.store.get_job(job_id) or job
+
+    async def resume(self, job_id: str) -> Job:
+        """Queue an interrupted, cancelled or failed job again under the same id."""
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if job.resume_args is None:
+            raise JobStateError(f"{job.kind} jobs cannot be resumed; start a new one")
+        extra_args = job.resume_args
+        if job.status not in ("interrupted", "cancelled", "failed"):
+            raise JobStateError(f"job {job_id} is {job.status}; only stopped jobs can be resumed")
+        argv = [a for a in job.argv if a not in extra_args] + extra_args
+        await self.store.requeue(
+            job, argv=argv, error=None, result=None, finished_at=None, pid=None
+        )
+        await self._append_direct(job_id, "status", {"status": "queued", "resumed": True})
+        self.queues[job.slot].append(job_id)
+        await self._schedule()
+        return await self.store.get_job(job_id) or job
+
+    async def wait(self, job_id: str, timeout: float) -> Job | None:
+        """Wait until the job ends or ``timeout`` passes; returns its latest state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = await self.store.get_job(job_id)
+            if job is None or job.terminal:
+                return job
+            live = self.live.get(job_id)
+            remaining = deadline - time.monotonic()
+            if live is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(live.finished.wait(), min(remaining, 1.0))
+            else:
+                await asyncio.sleep(min(remaining, 0.1))
+        return await self.store.get_job(job_id)
+
+    def live_job(self, job_id: str) -> LiveJob | None:
+        return self.live.get(job_id)
+
+    async def flush(self) -> None:
+        """Write every pending event now (SSE replay and metric queries read the store)."""
+        await self._flush()
+
+    # -- scheduling ----
+    async def _schedule(self) -> None:
+        if self._stopping:
+            return
+        async with self._lock:
+            for slot, queue in self.queues.items():
+                while queue and len(self.running[slot]) < self.capacity[slot]:
+                    job = await self.store.get_job(queue.popleft())
+                    if job is None or job.status != "queued":
+                        continue
+                    seq = await self.store.last_seq(job.id)
+                    live = LiveJob(job=job, seq=seq)
+                    self.running[slot][job.id] = live
+                    self.live[job.id] = live
+                    task = asyncio.create_task(self._run(live))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+    # -- running one job ----
+    def _log_path(self, job_id: str) -> os.PathLike[str]:
+        return self.config.logs_dir / f"{job_id}.log"
+
+    async def _run(self, live: LiveJob) -> None:
+        job = live.job
+        name, args = job.argv[0], [*job.argv[1:], "--progress", "json"]
+        now = time.time()
+        job.status, job.started_at, job.finished_at = "running", now, None
+        job.attempts += 1
+        try:
+            with open(self._log_path(job.id), "ab") as stderr:
+                stderr.write(f"--- attempt {job.attempts}: {name} {' '.join(args)}\n".encode())
+                stderr.flush()
+                live.process = await spawn_stage(self.config, name, args, stderr=stderr)
+            pid = live.process.pid
+            await self.store.update_job(
+                job.id,
+                status="running",
+                started_at=now,
+                finished_at=None,
+                pid=pid,
+                pgid=pid,
+                attempts=job.attempts,
+            )
+            self._record(live, "status", {"status": "running", "attempt": job.attempts})
+            assert live.process.stdout is not None
+            while True:
+                try:
+                    line = await live.process.stdout.readline()
+                except ValueError:  # a line longer than the limit
+                    self._record(live, "warning", {"item": "stdout", "message": "line too long"})
+                    continue
+                if not line:
+                    break
+                self._handle_line(live, line)
+            rc = await live.process.wait()
+        except Exception as exc:  # could not start the process at all
+            log.exception("job %s failed to run", job.id)
+            rc, live.done_event = -1, {"status": "failed", "error": f"could not start: {exc}"}
+        await self._finish(live, rc)
+
+    def _handle_line(self, live: LiveJob, raw: bytes) -> None:
+        event = parse_line(raw)
+        if event is None:
+            text = raw.decode("utf-8", errors="replace").strip()
+            if text:
+                live.count_noise()
+                message = f"unparseable line: {text[:200]}"
+                self._record(live, EventName.WARNING, {"item": "stdout", "message": message})
+            return
+        live.apply(event)
+        self._record(live, event.name, event.data)
+
+    def _record(self, live: LiveJob, event: str, data: dict[str, Any]) -> None:
+        live.seq += 1
+        live.pending_events.append((live.job.id, live.seq, event, data, time.time()))
+        live.dirty = True
+        self.hub.publish(live.job.id, (live.seq, event, data))
+
+    async def _finish(self, live: LiveJob, rc: int) -> None:
+        """End the job in a true state and free its slot, whatever fails on the way.
+
+        A store that cannot be written (a full disk) must not leave the job ``running`` with
+        its slot held: the final state is retried, and the slot is freed in any case.
+        """
+        job = live.job
+        try:
+            if live.process is not None:
+                signal_group(live.process.pid)  # stragglers left in the job's process group
+            status = live.final_status(rc)
+            if status == "failed":
+                job.error = (live.done_event or {}).get("error") or self._stderr_tail(job.id, rc)
+            job.status, job.finished_at = status, time.time()
+            if status == "completed" and live.started_mono is not None:
+                await self._record_rate(live)
+            error = {"error": job.error} if job.error else {}
+            self._record(live, "status", {"status": status, **error})
+            await self._write_final(live)
+        except Exception as exc:  # never leave a dead task behind a running job
+            log.exception("finishing job %s failed", job.id)
+            job.status, job.finished_at = "failed", time.time()
+            job.error = f"the job's end could not be recorded: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                await self._write_final(live)
+        finally:
+            if job.dataset is not None:
+                with contextlib.suppress(Exception):  # a lost release heals at the next claim
+                    await self.store.release(job.dataset, job.id)
+            self.running[job.slot].pop(job.id, None)
+            self.live.pop(job.id, None)
+            live.finished.set()
+            self.hub.close_job(job.id)
+            await self._schedule()
+
+    async def _record_rate(self, live: LiveJob) -> None:
+        """A measured rate for future estimates; losing one is not worth failing the job."""
+        assert live.started_mono is not None
+        seconds = time.monotonic() - live.started_mono
+        total = float(live.job.progress.get("total") or 0)
+        try:
+            await self.store.record_rate(live.job.kind, total, seconds)
+        except Exception:
+            log.exception("recording the rate of %s failed", live.job.id)
+
+    async def _write_final(self, live: LiveJob) -> None:
+        """The job's last events and final row, retried while the store refuses writes."""
+        job = live.job
+        for attempt in range(FINAL_WRITE_ATTEMPTS):
+            try:
+                await self._flush()
+                await self.store.update_job(
+                    job.id,
+                    status=job.status,
+                    error=job.error,
+                    result=job.result,
+                    progress=job.progress,
+                    stats=job.stats,
+                    finished_at=job.finished_at,
+                    pid=None,
+                )
+                return
+            except Exception:
+                if attempt == FINAL_WRITE_ATTEMPTS - 1:
+                    raise
+                log.warning("writing the end of job %s failed; retrying", job.id)
+                await asyncio.sleep(FINAL_WRITE_RETRY_S * (attempt + 1))
+
+    def _stderr_tail(self, job_id: str, rc: int) -> str:
+        try:
+            with open(self._log_path(job_id), "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - STDERR_TAIL_BYTES))
+                tail = f.read().decode("utf-8", errors="replace").strip()
+        except OSError:
+            tail = ""
+        prefix = f"stage exited with code {rc} without finishing"
+        return f"{prefix}: {tail}" if tail else prefix
+
+    async def _terminate(self, live: LiveJob, *, interrupt: bool) -> None:
+        """SIGTERM the job's process group, then SIGKILL after the grace period."""
+        live.stop_reason = "interrupt" if interrupt else "cancel"
+        proc = live.process
+        if proc is None or proc.returncode is not None:
+            return
+        signal_group(proc.pid, signal.SIGTERM)
+        grace = (
+            self.config.train_kill_grace_s if live.job.slot == "gpu" else self.config.kill_grace_s
+        )
+
+        async def escalate() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.finished.wait(), grace)
+                return
+            signal_group(proc.pid, signal.SIGKILL)
+
+        task = asyncio.create_task(escalate())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- writing to the store ----
+    async def _append_direct(self, job_id: str, event: str, data: dict[str, Any]) -> None:
+        live = self.live.get(job_id)
+        if live is not None:
+            self._record(live, event, data)
+            return
+        seq = await self.store.last_seq(job_id) + 1
+        await self.store.append_events([(job_id, seq, event, data, time.time())])
+        self.hub.publish(job_id, (seq, event, data))
+
+    async def _flush(self) -> None:
+        """Write pending events and changed jobs; what could not be written stays pending."""
+        for live in list(self.live.values()):
+            if live.pending_events:
+                rows, live.pending_events = live.pending_events, []
+                try:
+                    await self.store.append_events(rows)
+                except Exception:
+                    live.pending_events = rows + live.pending_events
+                    raise
+            if live.dirty:
+                live.dirty = False
+                job = live.job
+                try:
+                    await self.store.update_job(
+                        job.id, progress=job.progress, stats=job.stats, result=job.result
+                    )
+                except Exception:
+                    live.dirty = True
+                    raise
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("flushing job state failed")

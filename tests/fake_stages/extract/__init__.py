@@ -1,0 +1,1 @@
+"""The fake extract stage (``__main__``) beside the real request-time source check."""
