@@ -108,15 +108,12 @@ def requested_model(config: Config, body: OneModel) -> tuple[str, Path | None]:
 _DONE_WORD = {"extraction": "extracted", "rendering": "rendered", "conversion": "converted"}
 
 
-async def ready_for_stage(
-    config: Config, store: JobStore, name: str, needs: str, field: str = "dataset_name"
-) -> Path:
-    """The dataset's folder, if ``needs`` has completed and no job is using it (404/409)."""
+def ready_for_stage(config: Config, name: str, needs: str, field: str = "dataset_name") -> Path:
+    """The dataset's folder, if ``needs`` has completed (404/409). Call it holding the
+    dataset (``JobStore.reserved``), so no other job or deletion changes it meanwhile."""
     manifest = load_manifest(config, name, field)
     if (manifest.get("stages") or {}).get(needs) != "completed":
         raise conflict(f"dataset {name!r} is not {_DONE_WORD[needs]} yet", stage=needs)
-    if await active_jobs(store, name):
-        raise conflict(f"dataset {name!r} is in use by a running or queued job")
     return dataset_dir(config, name)
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from server.config import Config
 from server.http.problems import ProblemError, from_error, problem_response
-from server.jobs.store import DatasetBusy
+from server.jobs.store import DELETION_PREFIX, DatasetBusy
 
 log = logging.getLogger("server.http")
 
@@ -24,8 +24,12 @@ async def problems_middleware(request: web.Request, handler: web.Handler) -> web
     except ProblemError as exc:
         return from_error(exc, instance=request.path)
     except DatasetBusy as exc:  # lost a race for a dataset: the claim is the last word
-        detail = f"dataset {exc.dataset!r} is in use by a running or queued job"
-        return problem_response(409, detail, instance=request.path, kind="dataset-in-use")
+        if exc.holder.startswith(DELETION_PREFIX):
+            detail, extra = f"dataset {exc.dataset!r} is being deleted", {}
+        else:
+            detail = f"dataset {exc.dataset!r} is in use by job {exc.holder}"
+            extra = {"job_id": exc.holder}
+        return problem_response(409, detail, instance=request.path, kind="dataset-in-use", **extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

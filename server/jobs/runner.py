@@ -90,6 +90,7 @@ class JobRunner:
                 await self.store.release(job.dataset, job.id)
         for job in await self.store.jobs_with_status("queued"):
             self.queues[job.slot].append(job.id)
+        await self.store.drop_orphan_claims()
 
     # -- submitting, cancelling, resuming ----
     async def submit(

@@ -1,8 +1,9 @@
 """The SQLite job store: jobs, their ordered event logs, measured stage rates, dataset claims.
 
-A job that works on a dataset holds a claim on it from the moment it is queued until it ends:
-the claim and the job are written in one transaction, so of two requests racing for one
-dataset exactly one wins, whatever the checks before it saw.
+A job that works on a dataset holds a claim on it from the moment it is queued until it ends.
+A request takes the claim (``reserved``) before it checks the dataset, under the id its job
+will have, so the checks and the submit see the same dataset: of two requests racing for one
+dataset exactly one wins, and a deletion cannot slip between a check and the job it allows.
 
 One aiosqlite connection in WAL mode. The schema is versioned: each entry of ``MIGRATIONS``
 runs once, in order, recorded in ``PRAGMA user_version``.
@@ -82,6 +83,7 @@ MIGRATIONS: list[str] = [
 
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
+DELETION_PREFIX = "delete:"  # the holder of a dataset being deleted: "delete:<token>"
 
 
 class DatasetBusy(Exception):
@@ -199,6 +201,29 @@ class JobStore:
         async with self._transaction() as db:
             await self._claim(db, dataset, holder)
 
+    @contextlib.asynccontextmanager
+    async def reserved(self, dataset: str, holder: str) -> AsyncIterator[None]:
+        """Hold ``dataset`` for the job ``holder`` a request is about to submit; let go when
+        the request fails or submits nothing (a submitted job keeps the claim until it ends)."""
+        await self.claim(dataset, holder)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.release(dataset, holder)
+            raise
+        if await self.get_job(holder) is None:
+            await self.release(dataset, holder)
+
+    async def drop_orphan_claims(self) -> None:
+        """At start-up: claims of no queued or running job (a deletion or a request the
+        previous server was serving when it died) hold nothing any more."""
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM claims WHERE holder NOT IN"
+                " (SELECT id FROM jobs WHERE status IN ('queued', 'running'))"
+            )
+
     async def release(self, dataset: str, holder: str) -> None:
         """Let go of ``dataset`` if ``holder`` holds it (a no-op otherwise)."""
         async with self._transaction() as db:
@@ -221,10 +246,11 @@ class JobStore:
         return row["holder"] if row else None
 
     async def _claim(self, db: aiosqlite.Connection, dataset: str, holder: str) -> None:
-        # A claim whose job has ended is stale (its release was lost, say to a full disk).
+        # A claim whose job has ended is stale (its release was lost, say to a full disk);
+        # a holder with no job row yet is a request between its checks and its submit.
         await db.execute(
-            "DELETE FROM claims WHERE dataset = ? AND holder NOT LIKE 'delete:%' AND holder NOT IN"
-            " (SELECT id FROM jobs WHERE status IN ('queued', 'running'))",
+            "DELETE FROM claims WHERE dataset = ? AND holder IN"
+            " (SELECT id FROM jobs WHERE status NOT IN ('queued', 'running'))",
             (dataset,),
         )
         try:

@@ -29,6 +29,7 @@ from server.http.jobviews import progress_body
 from server.http.openapi import documented
 from server.http.problems import ProblemError, invalid
 from server.http.requests import read_body
+from server.jobs.live import new_job_id
 from server.jobs.store import Job
 from server.scratch import ScratchDir
 from server.stagecalls import StageCallError, call_stage
@@ -61,9 +62,14 @@ async def run_dataset_stage(
 ) -> web.Response:
     config = request.app[CONFIG]
     name = request.match_info["dataset_name"]
-    path = await registry.ready_for_stage(config, request.app[STORE], name, needs)
-    args = ["--dataset", str(path), *body.to_args(), "--workers", str(config.workers)]
-    job = await request.app[RUNNER].submit(kind, kind, args, body.model_dump(), dataset=name)
+    registry.load_manifest(config, name)
+    job_id = new_job_id(kind)
+    async with request.app[STORE].reserved(name, job_id):
+        path = registry.ready_for_stage(config, name, needs)
+        args = ["--dataset", str(path), *body.to_args(), "--workers", str(config.workers)]
+        job = await request.app[RUNNER].submit(
+            kind, kind, args, body.model_dump(), dataset=name, job_id=job_id
+        )
     return await wait_and_answer(request, job, shape)
 
 

@@ -17,6 +17,8 @@ from server.http.jobviews import percentage
 from server.http.openapi import documented
 from server.http.problems import ProblemError, conflict, invalid, not_found
 from server.http.requests import read_body
+from server.jobs.live import new_job_id
+from server.jobs.store import DELETION_PREFIX
 from server.stagecalls import check_or_422
 from stages.dataset.layout import images_dir
 
@@ -41,10 +43,18 @@ def ensure_disk(path: Path, needed: int, field: str) -> None:
 @documented("Extract a train/val subset from DeepCAD or the synthetic source", body=ExtractRequest)
 async def extract(request: web.Request) -> web.Response:
     body = await read_body(request, ExtractRequest)
-    config, store = request.app[CONFIG], request.app[STORE]
     name = registry.check_name(body.output_name)
+    job_id = new_job_id("extract")
+    async with request.app[STORE].reserved(name, job_id):
+        return await _start_extract(request, body, name, job_id)
+
+
+async def _start_extract(
+    request: web.Request, body: ExtractRequest, name: str, job_id: str
+) -> web.Response:
+    config, store = request.app[CONFIG], request.app[STORE]
     path = registry.dataset_dir(config, name)
-    if path.exists() or await registry.active_jobs(store, name):
+    if path.exists():
         raise conflict(f"dataset {name!r} already exists; delete it or choose another name")
     root_args = ["--root", str(config.deepcad_root)] if config.deepcad_root else []
     source = await check_or_422(
@@ -62,7 +72,7 @@ async def extract(request: web.Request) -> web.Response:
     args = [*body.to_args(), *root_args, "--output", str(path), "--name", name]
     args += ["--workers", str(config.workers)]
     job = await request.app[RUNNER].submit(
-        "extract", "extract", args, body.model_dump(), dataset=name
+        "extract", "extract", args, body.model_dump(), dataset=name, job_id=job_id
     )
     return await started_response(
         store, job, items=total, output_path=f"data/training/{name}", models_to_extract=total
@@ -123,16 +133,15 @@ async def delete(request: web.Request) -> web.Response:
     path = registry.dataset_dir(config, name)
     if not path.is_dir():
         raise not_found("dataset", name)
-    holder = f"delete:{secrets.token_hex(5)}"
-    await store.claim(name, holder)  # DatasetBusy (409) while a job holds it
-    try:
-        await asyncio.to_thread(shutil.rmtree, path)
-    except OSError as exc:
-        raise ProblemError(
-            503, f"the dataset could not be deleted: {exc.strerror or exc}", kind="storage-error"
-        ) from exc
-    finally:
-        await store.release(name, holder)
+    holder = f"{DELETION_PREFIX}{secrets.token_hex(5)}"
+    async with store.reserved(name, holder):  # DatasetBusy (409) while a job holds it
+        try:
+            await asyncio.to_thread(shutil.rmtree, path)
+        except OSError as exc:
+            reason = exc.strerror or "storage error"
+            raise ProblemError(
+                503, f"the dataset could not be deleted: {reason}", kind="storage-error"
+            ) from exc
     return web.json_response({"success": True, "deleted": name})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from typing import Any
@@ -22,6 +23,7 @@ from server.http.estimates import started_response
 from server.http.openapi import documented
 from server.http.problems import ProblemError, invalid, not_found
 from server.http.requests import read_body
+from server.jobs.live import new_job_id
 from server.scratch import ScratchDir
 from server.stagecalls import StageCallError, call_stage
 from stages.dataset.layout import image_file_name, images_dir, model_file
@@ -65,14 +67,17 @@ async def render_dataset(request: web.Request) -> web.Response:
     registry.load_manifest(config, name)
     body = await read_body(request, DatasetRenderRequest, required=False)
     views = await checked_views(request.app, body)
-    path = await registry.ready_for_stage(config, store, name, "extraction")
-    models = registry.model_count(config, name)
-    args = ["--input", str(path), *body.model_copy(update={"views": views}).to_args()]
-    if body.workers is None:
-        args += ["--workers", str(config.workers)]
-    job = await request.app[RUNNER].submit(
-        "render", "render", args, body.model_dump(), dataset=name, resume_args=[]
-    )
+    job_id = new_job_id("render")
+    async with store.reserved(name, job_id):
+        path = registry.ready_for_stage(config, name, "extraction")
+        models = registry.model_count(config, name)
+        args = ["--input", str(path), *body.model_copy(update={"views": views}).to_args()]
+        if body.workers is None:
+            args += ["--workers", str(config.workers)]
+        job = await request.app[RUNNER].submit(
+            "render", "render", args, body.model_dump(), dataset=name, job_id=job_id,
+            resume_args=[],
+        )  # fmt: skip
     return await started_response(
         store,
         job,
@@ -149,19 +154,17 @@ async def batch_render(request: web.Request) -> web.Response:
     else:
         name = body.dataset or ""
         ids = body.model_ids or []
-        for index, model_id in enumerate(ids):
-            registry.dataset_model(config, name, model_id, f"model_ids.{index}")
         args = ["--input", str(registry.dataset_dir(config, name)), "--models", ",".join(ids)]
         count, dataset, images_url = len(ids), name, f"/training/datasets/{name}/images/"
     args += [*body.model_copy(update={"views": views}).to_args(), "--workers", str(config.workers)]
-    job = await request.app[RUNNER].submit(
-        "batch_render",
-        "render",
-        args,
-        body.model_dump(exclude={"models"}),
-        dataset=dataset,
-        resume_args=[],
-    )
+    job_id = new_job_id("batch_render")
+    async with store.reserved(dataset, job_id) if dataset else contextlib.nullcontext():
+        for index, model_id in enumerate(body.model_ids or []):
+            registry.dataset_model(config, dataset or "", model_id, f"model_ids.{index}")
+        job = await request.app[RUNNER].submit(
+            "batch_render", "render", args, body.model_dump(exclude={"models"}),
+            dataset=dataset, job_id=job_id, resume_args=[],
+        )  # fmt: skip
     return await started_response(
         store,
         job,

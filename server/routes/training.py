@@ -14,6 +14,7 @@ from aiohttp import web
 
 from server import dataset_registry as registry
 from server.appkeys import CONFIG, RUNNER, STORE
+from server.bodies.base import StageBody
 from server.bodies.training import TestRunRequest, TrainStartRequest
 from server.http.estimates import started_response
 from server.http.jobviews import human_duration, percentage, remaining_seconds
@@ -29,6 +30,7 @@ routes = web.RouteTableDef()
 
 TRAINING_KINDS = ("training", "training_test")
 RESUME = ["--resume"]
+MODES = {"training_test": ("test-run", ""), "training": ("full", "config.")}  # mode, field prefix
 
 
 async def _preflight(
@@ -36,9 +38,7 @@ async def _preflight(
 ) -> tuple[Path, dict[str, Any]]:
     """The dataset must be converted; the stage checks the rest and resolves the run."""
     config = request.app[CONFIG]
-    path = await registry.ready_for_stage(
-        config, request.app[STORE], registry.check_name(dataset, "dataset"), "conversion", "dataset"
-    )
+    path = registry.ready_for_stage(config, dataset, "conversion", "dataset")
     report = await check_or_422(
         config,
         "train.preflight",
@@ -48,6 +48,30 @@ async def _preflight(
     )
     resolved = report.get("config") or {}
     return path, resolved
+
+
+async def _submit_training(
+    request: web.Request,
+    kind: str,
+    dataset: str,
+    body: TestRunRequest | TrainStartRequest,
+    flags_from: StageBody | None = None,
+) -> tuple[Job, dict[str, Any]]:
+    """Hold the dataset, preflight the run and queue it on the GPU slot (resumable)."""
+    name = registry.check_name(dataset, "dataset")
+    mode, prefix = MODES[kind]
+    flags = (flags_from or body).to_args()
+    job_id = new_job_id(kind)
+    async with request.app[STORE].reserved(name, job_id):
+        path, resolved = await _preflight(request, name, mode, flags, prefix)
+        out = _checkpoint_dir(request, name, job_id)
+        args = ["--dataset", str(path), "--output", str(out), "--mode", mode, *flags]
+        params = {**body.model_dump(exclude_none=True), "resolved": resolved}
+        job = await request.app[RUNNER].submit(
+            kind, "train", args, params, dataset=name, slot="gpu", job_id=job_id,
+            resume_args=RESUME,
+        )  # fmt: skip
+    return job, resolved
 
 
 def _steps(resolved: dict[str, Any]) -> int:
@@ -67,16 +91,7 @@ def _checkpoint_dir(request: web.Request, dataset: str, job_id: str) -> Path:
 @documented("A short LoRA training run that shows whether the loss falls", body=TestRunRequest)
 async def test_run(request: web.Request) -> web.Response:
     body = await read_body(request, TestRunRequest)
-    flags = body.to_args()
-    path, resolved = await _preflight(request, body.dataset, "test-run", flags)
-    job_id = new_job_id("training_test")
-    out = _checkpoint_dir(request, body.dataset, job_id)
-    args = ["--dataset", str(path), "--output", str(out), "--mode", "test-run", *flags]
-    params = {**body.model_dump(exclude_none=True), "resolved": resolved}
-    job = await request.app[RUNNER].submit(
-        "training_test", "train", args, params, dataset=body.dataset, slot="gpu", job_id=job_id,
-        resume_args=RESUME,
-    )  # fmt: skip
+    job, resolved = await _submit_training(request, "training_test", body.dataset, body)
     return await started_response(
         request.app[STORE],
         job,
@@ -120,16 +135,7 @@ async def start_training(request: web.Request) -> web.Response:
     cfg = body.config
     if not cfg.use_lora:
         raise invalid("config.use_lora", "only LoRA fine-tuning is supported; set use_lora to true")
-    flags = cfg.to_args()
-    path, resolved = await _preflight(request, body.dataset, "full", flags, "config.")
-    job_id = new_job_id("training")
-    out = _checkpoint_dir(request, body.dataset, job_id)
-    args = ["--dataset", str(path), "--output", str(out), "--mode", "full", *flags]
-    params = {**body.model_dump(exclude_none=True), "resolved": resolved}
-    job = await request.app[RUNNER].submit(
-        "training", "train", args, params, dataset=body.dataset, slot="gpu", job_id=job_id,
-        resume_args=RESUME,
-    )  # fmt: skip
+    job, resolved = await _submit_training(request, "training", body.dataset, body, cfg)
     return await started_response(
         request.app[STORE],
         job,
