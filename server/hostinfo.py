@@ -7,15 +7,19 @@ server itself would cost memory and start-up time.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from server.appkeys import CONFIG, HOST_INFO
+from server.http.redact import redactor_for
 from server.stagecalls import StageCallError, call_stage
 
 PROBE_TIMEOUT_S = 120.0
 _LOCK = web.AppKey("host_info_lock", asyncio.Lock)
+
+log = logging.getLogger("server.hostinfo")
 
 
 def install(app: web.Application) -> None:
@@ -24,12 +28,17 @@ def install(app: web.Application) -> None:
 
 
 async def probe(app: web.Application) -> dict[str, Any]:
+    """The probe's answer, served as it is by ``GET /training/info``: paths redacted, and a
+    failure said in one line (its stderr is in the server log)."""
+    config = app[CONFIG]
     try:
-        return await call_stage(app[CONFIG], "hostinfo", [], timeout=PROBE_TIMEOUT_S)
+        found = await call_stage(config, "hostinfo", [], timeout=PROBE_TIMEOUT_S)
     except StageCallError as exc:
-        return {"error": exc.stderr[-500:] or str(exc)}
+        return {"error": exc.detail}
     except Exception as exc:  # a timeout or a missing interpreter: report, retry next time
-        return {"error": str(exc)}
+        log.warning("the host probe failed", exc_info=True)
+        return {"error": redactor_for(config).text(f"{type(exc).__name__}: {exc}")}
+    return redactor_for(config).value(found)
 
 
 async def host_info(app: web.Application) -> dict[str, Any]:

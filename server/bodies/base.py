@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 
 class StageBody(BaseModel):
@@ -16,10 +16,20 @@ class StageBody(BaseModel):
     lists are comma-joined; ``None`` is left out so the stage's default applies.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     FLAGS: ClassVar[dict[str, str]] = {}
     NOT_FLAGS: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _fits_a_command_line(cls, value: Any) -> Any:
+        """A flag's value becomes a process argument, which cannot hold a NUL character
+        (starting the stage would fail): refused here, naming the field."""
+        values = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise ValueError("must not contain a NUL character")
+        return value
 
     def to_args(self, *, only_set: bool = False) -> list[str]:
         """The stage flags for this body; ``only_set`` passes only what the caller gave."""

@@ -4,15 +4,32 @@ the defaults exist in one place."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import os
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from server.bodies.base import StageBody
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Seed = Field(default=None, ge=0, le=2**31 - 1)
+NAME_MAX = 255  # bytes in one path component, on every file system the stage reads
+
+
+def _components_fit(spec: str) -> str:
+    """A base model is 'tiny', a hub id or a directory: a part longer than any file name can
+    name nothing, and would fail the stage's directory check instead of a 422."""
+    if any(len(os.fsencode(part)) > NAME_MAX for part in spec.split("/")):
+        raise ValueError(f"each '/'-separated part may be at most {NAME_MAX} bytes")
+    return spec
+
+
+BaseModelSpec = Annotated[
+    str,
+    Field(min_length=1, max_length=4096, description="'tiny', a hub id or a local directory"),
+    AfterValidator(_components_fit),
+]
 
 
 class TestRunRequest(StageBody):
@@ -23,7 +40,7 @@ class TestRunRequest(StageBody):
     val_samples: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
     epochs: StrictInt | None = Field(default=None, ge=1, le=1000)
     device: Device | None = None
-    base_model: str | None = Field(default=None, min_length=1, max_length=4096)
+    base_model: BaseModelSpec | None = None
     batch_size: StrictInt | None = Field(default=None, ge=1, le=1024)
     learning_rate: float | None = Field(default=None, gt=0, le=1)
     lora_r: StrictInt | None = Field(default=None, ge=1, le=1024)
@@ -36,7 +53,7 @@ class TrainingConfigBody(StageBody):
 
     NOT_FLAGS: ClassVar[frozenset[str]] = frozenset({"use_lora"})
 
-    base_model: str | None = Field(default=None, min_length=1, max_length=4096)
+    base_model: BaseModelSpec | None = None
     use_lora: StrictBool = True
     lora_r: StrictInt | None = Field(default=None, ge=1, le=1024)
     lora_alpha: StrictInt | None = Field(default=None, ge=1, le=4096)

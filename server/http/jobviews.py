@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from server.http.redact import Redactor
 from server.jobs.store import Job
+
+
+def public_job(job: Job, redactor: Redactor) -> Job:
+    """The job as a caller may see it: its error and result without server paths."""
+    return dataclasses.replace(
+        job,
+        error=None if job.error is None else redactor.text(job.error),
+        result=redactor.value(job.result),
+    )
 
 
 def human_duration(seconds: float | None) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
+import sqlite3
 
 from aiohttp import web
 
@@ -14,6 +16,7 @@ from server.jobs.store import DELETION_PREFIX, DatasetBusy
 log = logging.getLogger("server.http")
 
 PUBLIC_PATHS = frozenset({"/health"})
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
 @web.middleware
@@ -42,9 +45,29 @@ async def problems_middleware(request: web.Request, handler: web.Handler) -> web
         elif exc.status == 413:
             detail = "the request body is larger than the configured limit"
         return problem_response(exc.status, detail, instance=request.path, headers=headers)
-    except Exception:
+    except Exception as exc:
+        if storage_fault(exc):
+            log.exception("storage error on %s %s", request.method, request.path)
+            return storage_problem(exc, request.path)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "internal error; see the server log", instance=request.path)
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """A write the disk refused (full, read-only, failing): the caller may retry later."""
+    if isinstance(exc, OSError):
+        return exc.errno in STORAGE_ERRNOS
+    return isinstance(exc, sqlite3.OperationalError)
+
+
+def storage_problem(exc: BaseException, instance: str) -> web.Response:
+    """507 for a full disk, 503 for the rest; the log, not the body, keeps the details."""
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "full" in str(exc)
+    status = 507 if full else 503
+    detail = "the server's storage is full" if full else "the server's storage failed"
+    return problem_response(
+        status, f"{detail}; try again later", instance=instance, kind="storage-error"
+    )
 
 
 def auth_middleware(token: str) -> web.Middleware:

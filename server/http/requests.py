@@ -6,29 +6,30 @@ body and no headers sends ``text/plain``. pydantic models declare each endpoint'
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from server.http.jsonbody import parse_json
 from server.http.problems import ProblemError, invalid
 
 M = TypeVar("M", bound=BaseModel)
+THREAD_PARSE_BYTES = 1024 * 1024  # larger bodies are parsed off the event loop
 
 
 async def read_json(request: web.Request, *, required: bool = True) -> Any:
     raw = await request.read()
     if not raw.strip():
         if required:
-            raise ProblemError(400, "the request needs a JSON body", kind="malformed-json")
+            raise ProblemError(
+                400, "the request needs a JSON body", field="body", kind="malformed-json"
+            )
         return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProblemError(
-            400, f"the body is not valid JSON: {exc}", kind="malformed-json"
-        ) from exc
+    if len(raw) > THREAD_PARSE_BYTES:
+        return await asyncio.to_thread(parse_json, raw)
+    return parse_json(raw)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

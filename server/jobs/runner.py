@@ -46,6 +46,9 @@ class JobRunner:
         self.queues: dict[str, deque[str]] = {slot: deque() for slot in self.capacity}
         self.running: dict[str, dict[str, LiveJob]] = {slot: {} for slot in self.capacity}
         self.live: dict[str, LiveJob] = {}
+        # Ended jobs whose end the store refused (a full disk): written at each flush until
+        # it takes them, and meanwhile answered from memory.
+        self.unrecorded: dict[str, LiveJob] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -125,9 +128,7 @@ class JobRunner:
         return await self.store.get_job(job.id) or job
 
     async def cancel(self, job_id: str) -> Job:
-        job = await self.store.get_job(job_id)
-        if job is None:
-            raise KeyError(job_id)
+        job = await self._job(job_id)
         if job.terminal:
             raise JobStateError(f"job {job_id} is already {job.status}")
         live = self.live.get(job_id)
@@ -145,9 +146,10 @@ class JobRunner:
 
     async def resume(self, job_id: str) -> Job:
         """Queue an interrupted, cancelled or failed job again under the same id."""
-        job = await self.store.get_job(job_id)
-        if job is None:
-            raise KeyError(job_id)
+        job = await self._job(job_id)
+        if job_id in self.unrecorded:  # its end must be in the store before it starts again
+            await self._write_end(self.unrecorded[job_id])
+            del self.unrecorded[job_id]
         if job.resume_args is None:
             raise JobStateError(f"{job.kind} jobs cannot be resumed; start a new one")
         extra_args = job.resume_args
@@ -166,20 +168,29 @@ class JobRunner:
         """Wait until the job ends or ``timeout`` passes; returns its latest state."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            job = await self.store.get_job(job_id)
-            if job is None or job.terminal:
-                return job
             live = self.live.get(job_id)
+            job = self.current_job(job_id) or await self.store.get_job(job_id)
+            if job is None or (job.terminal and live is None):
+                return job
             remaining = deadline - time.monotonic()
             if live is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(live.finished.wait(), min(remaining, 1.0))
             else:
                 await asyncio.sleep(min(remaining, 0.1))
-        return await self.store.get_job(job_id)
+        return self.current_job(job_id) or await self.store.get_job(job_id)
 
-    def live_job(self, job_id: str) -> LiveJob | None:
-        return self.live.get(job_id)
+    def current_job(self, job_id: str) -> Job | None:
+        """The job as memory knows it when memory is ahead of the store: running (current to
+        its last line), or ended while the store refused to record it."""
+        live = self.live.get(job_id) or self.unrecorded.get(job_id)
+        return live.job if live is not None else None
+
+    async def _job(self, job_id: str) -> Job:
+        job = self.current_job(job_id) or await self.store.get_job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
 
     async def flush(self) -> None:
         """Write every pending event now (SSE replay and metric queries read the store)."""
@@ -286,8 +297,8 @@ class JobRunner:
             log.exception("finishing job %s failed", job.id)
             job.status, job.finished_at = "failed", time.time()
             job.error = f"the job's end could not be recorded: {type(exc).__name__}: {exc}"
-            with contextlib.suppress(Exception):
-                await self._write_final(live)
+            self._record(live, "status", {"status": "failed", "error": job.error})
+            self.unrecorded[job.id] = live
         finally:
             if job.dataset is not None:
                 with contextlib.suppress(Exception):  # a lost release heals at the next claim
@@ -296,7 +307,10 @@ class JobRunner:
             self.live.pop(job.id, None)
             live.finished.set()
             self.hub.close_job(job.id)
-            await self._schedule()
+            try:
+                await self._schedule()
+            except Exception:  # the next job stays queued; the next finish or flush retries
+                log.exception("starting the next job after %s failed", job.id)
 
     async def _record_rate(self, live: LiveJob) -> None:
         """A measured rate for future estimates; losing one is not worth failing the job."""
@@ -310,26 +324,38 @@ class JobRunner:
 
     async def _write_final(self, live: LiveJob) -> None:
         """The job's last events and final row, retried while the store refuses writes."""
-        job = live.job
         for attempt in range(FINAL_WRITE_ATTEMPTS):
             try:
-                await self._flush()
-                await self.store.update_job(
-                    job.id,
-                    status=job.status,
-                    error=job.error,
-                    result=job.result,
-                    progress=job.progress,
-                    stats=job.stats,
-                    finished_at=job.finished_at,
-                    pid=None,
-                )
+                await self._write_end(live)
                 return
             except Exception:
                 if attempt == FINAL_WRITE_ATTEMPTS - 1:
                     raise
-                log.warning("writing the end of job %s failed; retrying", job.id)
+                log.warning("writing the end of job %s failed; retrying", live.job.id)
                 await asyncio.sleep(FINAL_WRITE_RETRY_S * (attempt + 1))
+
+    async def _write_end(self, live: LiveJob) -> None:
+        job = live.job
+        await self._flush_events(live)
+        await self.store.update_job(
+            job.id,
+            status=job.status,
+            error=job.error,
+            result=job.result,
+            progress=job.progress,
+            stats=job.stats,
+            finished_at=job.finished_at,
+            pid=None,
+        )
+
+    async def _write_unrecorded(self) -> None:
+        for job_id, live in list(self.unrecorded.items()):
+            try:
+                await self._write_end(live)
+            except Exception:  # still refused: the next flush tries again
+                continue
+            log.info("the end of job %s is recorded", job_id)
+            self.unrecorded.pop(job_id, None)
 
     def _stderr_tail(self, job_id: str, rc: int) -> str:
         try:
@@ -376,13 +402,7 @@ class JobRunner:
     async def _flush(self) -> None:
         """Write pending events and changed jobs; what could not be written stays pending."""
         for live in list(self.live.values()):
-            if live.pending_events:
-                rows, live.pending_events = live.pending_events, []
-                try:
-                    await self.store.append_events(rows)
-                except Exception:
-                    live.pending_events = rows + live.pending_events
-                    raise
+            await self._flush_events(live)
             if live.dirty:
                 live.dirty = False
                 job = live.job
@@ -394,10 +414,24 @@ class JobRunner:
                     live.dirty = True
                     raise
 
+    async def _flush_events(self, live: LiveJob) -> None:
+        if live.pending_events:
+            rows, live.pending_events = live.pending_events, []
+            try:
+                await self.store.append_events(rows)
+            except Exception:
+                live.pending_events = rows + live.pending_events
+                raise
+
     async def _flush_loop(self) -> None:
+        """Write what is pending; heal what a refused write left behind (an unrecorded end,
+        a queue that could not start its next job)."""
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             try:
                 await self._flush()
+                await self._write_unrecorded()
+                if any(self.queues.values()):
+                    await self._schedule()
             except Exception:
                 log.exception("flushing job state failed")

@@ -25,9 +25,10 @@ from server.bodies.records import (
     TrainingPairRequest,
     ValidateRequest,
 )
-from server.http.jobviews import progress_body
+from server.http.jobviews import progress_body, public_job
 from server.http.openapi import documented
 from server.http.problems import ProblemError, invalid
+from server.http.redact import redactor_for
 from server.http.requests import read_body
 from server.jobs.live import new_job_id
 from server.jobs.store import Job
@@ -43,7 +44,10 @@ ResultShape = Callable[[Job], dict[str, Any]]
 
 async def wait_and_answer(request: web.Request, job: Job, shape: ResultShape) -> web.Response:
     """Wait for a convert/validate job; answer with its result, or 202 past the wait limit."""
-    finished = await request.app[RUNNER].wait(job.id, request.app[CONFIG].sync_wait_s)
+    config = request.app[CONFIG]
+    finished = await request.app[RUNNER].wait(job.id, config.sync_wait_s)
+    if finished is not None:
+        finished = public_job(finished, redactor_for(config))
     if finished is None or not finished.terminal:
         body = progress_body(finished or job)
         body.update(success=True, status="running")

@@ -14,6 +14,7 @@ from server.appkeys import CONFIG, RUNNER, STORE
 from server.bodies.datasets import ExtractRequest
 from server.http.estimates import started_response
 from server.http.jobviews import percentage
+from server.http.lookups import image_or_404
 from server.http.openapi import documented
 from server.http.problems import ProblemError, conflict, invalid, not_found
 from server.http.requests import read_body
@@ -151,7 +152,4 @@ async def image(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     name = registry.check_name(request.match_info["dataset_name"], "dataset_name")
     filename = registry.check_image_name(request.match_info["filename"])
-    path = images_dir(registry.dataset_dir(config, name)) / filename
-    if not path.is_file():
-        raise not_found("image", filename)
-    return web.FileResponse(path, headers={"Content-Type": "image/png"})
+    return image_or_404(filename, images_dir(registry.dataset_dir(config, name)))

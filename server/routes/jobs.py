@@ -12,10 +12,11 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from server.appkeys import CONFIG, HUB, RUNNER, STORE
-from server.http.jobviews import progress_body, summary_body
+from server.http.jobviews import progress_body, public_job, summary_body
 from server.http.lookups import job_or_404
 from server.http.openapi import documented
 from server.http.problems import conflict, invalid
+from server.http.redact import Redactor, redactor_for
 from server.http.requests import query_int
 from server.jobs.runner import JobStateError
 from server.jobs.store import TERMINAL
@@ -48,8 +49,14 @@ async def list_jobs(request: web.Request) -> web.Response:
         limit=limit,
         offset=offset,
     )
+    redactor = redactor_for(request.app[CONFIG])
     return web.json_response(
-        {"jobs": [summary_body(j) for j in jobs], "total": total, "limit": limit, "offset": offset}
+        {
+            "jobs": [summary_body(public_job(j, redactor)) for j in jobs],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
     )
 
 
@@ -93,22 +100,23 @@ async def job_events(request: web.Request) -> web.StreamResponse:
         last = int(raw_last)
     except ValueError as exc:
         raise invalid("Last-Event-ID", "Last-Event-ID must be an integer") from exc
+    redactor = redactor_for(request.app[CONFIG])
     subscription = hub.subscribe(job.id)
     try:
         await runner.flush()
         async with sse_response(request, ping_interval=request.app[CONFIG].heartbeat_s) as stream:
-            last = await _replay(stream, store, job.id, last)
+            last = await _replay(stream, store, job.id, last, redactor)
             current = await store.get_job(job.id)
             while current is not None and not current.terminal:
                 subscription.wakeup.clear()
                 while not subscription.queue.empty():
                     seq, event, data = subscription.queue.get_nowait()
                     if seq > last:
-                        await stream.send(_dumps(data), id=str(seq), event=event)
+                        await stream.send(_dumps(redactor.value(data)), id=str(seq), event=event)
                         last = seq
                 if subscription.closed:
                     # Job ended (the runner flushed first) or this client fell behind.
-                    last = await _replay(stream, store, job.id, last)
+                    last = await _replay(stream, store, job.id, last, redactor)
                     current = await store.get_job(job.id)
                     if current is not None and not current.terminal:
                         return stream  # fell behind: the client reconnects with Last-Event-ID
@@ -122,11 +130,11 @@ async def job_events(request: web.Request) -> web.StreamResponse:
         hub.unsubscribe(job.id, subscription)
 
 
-async def _replay(stream: Any, store: Any, job_id: str, last: int) -> int:
+async def _replay(stream: Any, store: Any, job_id: str, last: int, redactor: Redactor) -> int:
     while True:
         rows = await store.events_after(job_id, last, limit=1000)
         for seq, event, data, _ts in rows:
-            await stream.send(_dumps(data), id=str(seq), event=event)
+            await stream.send(_dumps(redactor.value(data)), id=str(seq), event=event)
             last = seq
         if len(rows) < 1000:
             return last

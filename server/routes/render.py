@@ -18,14 +18,15 @@ from server.bodies.render import (
     RenderOptions,
     RenderViewsRequest,
 )
-from server.hostinfo import host_info
 from server.http.estimates import started_response
+from server.http.lookups import image_or_404
 from server.http.openapi import documented
-from server.http.problems import ProblemError, invalid, not_found
+from server.http.problems import not_found
+from server.http.renderer import checked_views
 from server.http.requests import read_body
 from server.jobs.live import new_job_id
 from server.scratch import ScratchDir
-from server.stagecalls import StageCallError, call_stage
+from server.stagecalls import StageCallError, call_stage, stage_problem
 from stages.dataset.layout import image_file_name, images_dir, model_file
 
 routes = web.RouteTableDef()
@@ -33,26 +34,6 @@ routes = web.RouteTableDef()
 SINGLE_RENDER_TIMEOUT_S = 120.0
 COMPOSITE = "composite"
 SCRATCH_ID = re.compile(r"(render_views|batch)_[0-9a-f]{10}")
-
-
-async def checked_views(app: web.Application, options: RenderOptions) -> list[str]:
-    """The views to draw, checked against what this host's renderer can do (the one place
-    the HTTP side checks views and resolution); left out, the renderer's defaults."""
-    rendering = (await host_info(app)).get("rendering") or {}
-    if "error" in rendering or "views" not in rendering:
-        reason = rendering.get("error", "unknown")
-        raise ProblemError(503, f"rendering is not available on this host: {reason}")
-    views = options.views if options.views is not None else list(rendering["default_views"])
-    known = rendering["views"]
-    for index, view in enumerate(views):
-        if view not in known:
-            raise invalid(f"views.{index}", f"unknown view {view!r}; views are {', '.join(known)}")
-    if len(set(views)) != len(views):
-        raise invalid("views", "views must not repeat")
-    lo, hi = rendering["min_resolution"], rendering["max_resolution"]
-    if not lo <= options.resolution <= hi:
-        raise invalid("resolution", f"resolution must be between {lo} and {hi}")
-    return views
 
 
 def images_per_model(views: list[str], options: RenderOptions) -> int:
@@ -108,12 +89,8 @@ async def render_views(request: web.Request) -> web.Response:
                 timeout=SINGLE_RENDER_TIMEOUT_S,
             )
         except StageCallError as exc:
-            raise ProblemError(
-                422,
-                f"the model could not be rendered: {exc.detail}",
-                field="model",
-                kind="unbuildable-model",
-                reason=exc.payload.get("error"),
+            raise stage_problem(
+                exc, "model", what="the model could not be rendered", kind="unbuildable-model"
             ) from exc
     entries = []
     for view in [*views, *([COMPOSITE] if body.composite else [])]:
@@ -182,9 +159,5 @@ async def render_image(request: web.Request) -> web.StreamResponse:
     render_id, filename = request.match_info["render_id"], request.match_info["filename"]
     if not SCRATCH_ID.fullmatch(render_id):
         raise not_found("render", render_id)
-    registry.check_image_name(filename)
     base = request.app[CONFIG].renders_dir / render_id
-    for path in (base / filename, images_dir(base) / filename):
-        if path.is_file():
-            return web.FileResponse(path, headers={"Content-Type": "image/png"})
-    raise not_found("image", filename)
+    return image_or_404(registry.check_image_name(filename), base, images_dir(base))

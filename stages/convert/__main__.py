@@ -8,7 +8,8 @@ about 150 for the system text and prompt (see ``stages.dataset.tokens``).
 
 The run keeps the manifest's ``conversion`` entry: ``in_progress`` while it runs, ``completed``
 with the record counts, the folder's size and the options used (validation back to
-``pending``), ``failed`` when it ends any other way.
+``pending``), ``failed`` when it ends any other way: bad input (exit 2), a batch where no model
+got a record (``all_failed``) or a file that cannot be written (``write_failed``), both exit 1.
 """
 
 from __future__ import annotations

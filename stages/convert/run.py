@@ -3,7 +3,11 @@
 Plan first (which models of the split have which images: one directory listing, no image is
 opened), then write each model's code once on the worker pool, then measure answers against
 the token budget and lay out the records. Models without a usable file, images not rendered
-and over-long answers are skipped and counted, never fatal.
+and over-long answers are skipped and counted, never fatal; each model left out without any
+record is named with its reason in ``skipped.json`` (its ``conversion`` entry), so validation
+can tell it from a model that went missing. A run where no model got a record fails
+(``all_failed``) before writing anything; a file that cannot be written fails the run as
+``write_failed``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from stages.dataset.layout import (
     IMAGES_FOLDER,
     MODELS_FOLDER,
     RECORD_FILES,
+    SKIPS_FILE,
     DatasetError,
     ImageSlot,
     find_model_files,
@@ -28,9 +33,11 @@ from stages.dataset.layout import (
     read_split,
     record_file,
 )
+from stages.dataset.manifest import CONVERSION
 from stages.dataset.records import Record, make_record, write_records
+from stages.dataset.skips import write_skips
 from stages.dataset.tokens import TokenCounter
-from stages.protocol import Reporter
+from stages.protocol import Reporter, require_some_succeeded, writing
 from stages.workpool import parallel_map
 
 
@@ -54,11 +61,14 @@ class PlannedModel:
 
 @dataclass(slots=True)
 class Tally:
-    """What was skipped: images (missing), records (too long) and models (by reason)."""
+    """What was skipped: images (missing), records (too long) and models (by reason), and
+    each model left out without any record (id -> reason)."""
 
     missing_images: int = 0
     dropped_too_long: int = 0
     failed_models: Counter[str] = field(default_factory=Counter)
+    models: int = 0  # distinct models of the split
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 def plan_models(
@@ -75,9 +85,11 @@ def plan_models(
             if side == "val" and model_id in in_train:
                 warnings.warn(model_id, "listed as train and validation: kept in train", "in_both")
                 continue
+            tally.models += 1
             source = files.get(model_id)
             if source is None:
                 tally.failed_models["missing_model"] += 1
+                tally.left_out[model_id] = "missing_model"
                 warnings.warn(model_id, f"no {MODELS_FOLDER} file for this model", "missing_model")
                 continue
             wanted = image_slots(model_id, options.layout, options.views)
@@ -88,6 +100,8 @@ def plan_models(
                 warnings.warn(model_id, f"no {IMAGES_FOLDER}/{names}", "missing_images")
             if present:
                 planned.append(PlannedModel(side, model_id, source, present))
+            else:
+                tally.left_out[model_id] = "missing_images"
     return planned
 
 
@@ -108,6 +122,7 @@ def write_answers(
         if outcome.answer is None:
             reason = outcome.reason or "code_failed"
             tally.failed_models[reason] += 1
+            tally.left_out[outcome.model_id] = reason
             warnings.warn(outcome.model_id, outcome.detail or reason, reason)
             reporter.advance(ok=False)
         else:
@@ -133,6 +148,7 @@ def lay_out_records(
         tokens = token_counts[model.model_id]
         if tokens > options.max_answer_tokens:
             tally.dropped_too_long += len(model.slots)
+            tally.left_out[model.model_id] = "too_long"
             message = f"answer is {tokens} tokens (budget {options.max_answer_tokens})"
             warnings.warn(model.model_id, message, "too_long")
             continue
@@ -165,10 +181,26 @@ def convert_dataset(
     ids = list(answers)
     token_counts = dict(zip(ids, counter.count([answers[i] for i in ids]), strict=True))
     records = lay_out_records(planned, answers, token_counts, options, tally, warnings)
-    for side in RECORD_FILES:
-        write_records(record_file(dataset, side), records[side])
     warnings.flush()
+    result = conversion_result(records, tally, options, counter)
+    recorded = tally.models - len(tally.left_out)  # every other model has a record
+    left_out = Counter(tally.left_out.values())
+    require_some_succeeded(tally.models, recorded, left_out, result=result)
+    for side in RECORD_FILES:
+        with writing(record_file(dataset, side), result):
+            write_records(record_file(dataset, side), records[side])
+    with writing(dataset / SKIPS_FILE, result):
+        write_skips(dataset, CONVERSION, tally.left_out)
+    return result
 
+
+def conversion_result(
+    records: dict[str, list[Record]],
+    tally: Tally,
+    options: ConvertOptions,
+    counter: TokenCounter,
+) -> dict[str, Any]:
+    """The stage's result object."""
     written = [r for side in RECORD_FILES for r in records[side]]
     answer_chars = sum(len(r["conversations"][1]["value"]) for r in written)
     return {

@@ -4,8 +4,9 @@ The folder is the shared contract between the stages and the server, and this mo
 only place that knows it: ``dataset.json`` is the manifest, ``split.json`` says which models
 are train and which validation, ``models.json`` what extraction measured of each model,
 ``cad_json/NNNN/<model_id>.json`` holds the models, ``images/<model_id>_<view>.png`` the
-renders, ``train.json``/``val.json`` the records and ``validation.json`` the last report.
-Record images are named relative to ``images/``.
+renders, ``train.json``/``val.json`` the records, ``skipped.json`` the models a stage left out
+and why, and ``validation.json`` the last report. Record images are named relative to
+``images/``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ MODELS_FOLDER = "cad_json"
 IMAGES_FOLDER = "images"
 RECORD_FILES = {"train": "train.json", "val": "val.json"}
 REPORT_FILE = "validation.json"
+SKIPS_FILE = "skipped.json"
 # split.json's key for each side of the records.
 SPLIT_KEYS = {"train": "train", "val": "validation"}
 

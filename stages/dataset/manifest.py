@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.atomic import write_json_atomic
-from stages.dataset.layout import MANIFEST, folder_size
+from stages.dataset.layout import COMPOSITE, MANIFEST, folder_size
 
 EXTRACTION = "extraction"
 RENDERING = "rendering"
@@ -139,3 +139,13 @@ def stage_completed(
         return None
     counts = {"bytes": folder_size(dataset), **(counts or {})}
     return mark_stage(dataset, stage, COMPLETED, counts=counts, **sections)
+
+
+def rendered_images(manifest: dict[str, Any]) -> tuple[str, ...] | None:
+    """The images every model got by the manifest's ``render`` section (its views, then
+    ``composite`` when asked), or None when it has no usable one (not rendered as a dataset)."""
+    render = manifest.get("render")
+    views = render.get("views") if isinstance(render, dict) else None
+    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
+        return None
+    return (*views, *((COMPOSITE,) if render.get("composite") is True else ()))

@@ -26,7 +26,7 @@ from stages.atomic import write_json_atomic
 from stages.dataset.layout import MODELS_INDEX, SPLIT_FILE, model_relpath
 from stages.dataset.manifest import write_manifest
 from stages.extract.sources import Candidate
-from stages.protocol import UsageError
+from stages.protocol import UsageError, writing
 
 PARTIAL_MARK = ".partial-"
 
@@ -54,12 +54,13 @@ class DatasetWriter:
             (self.partial / folder).mkdir(parents=True, exist_ok=True)
             self._folders.add(folder)
         target = self.partial / relpath
-        if candidate.text is not None:
-            target.write_text(candidate.text, encoding="utf-8")
-        elif candidate.path is not None:
-            shutil.copyfile(candidate.path, target)
-        else:
-            raise ValueError(f"candidate {candidate.model_id} has neither a path nor a text")
+        with writing(target):  # a full disk is write_failed, not a crash
+            if candidate.text is not None:
+                target.write_text(candidate.text, encoding="utf-8")
+            elif candidate.path is not None:
+                shutil.copyfile(candidate.path, target)
+            else:
+                raise ValueError(f"candidate {candidate.model_id} has neither a path nor a text")
 
     def commit(
         self,
@@ -69,10 +70,11 @@ class DatasetWriter:
     ) -> Path:
         """Write the split, the models' facts (``models.json``, when given) and the manifest,
         then move the whole folder into place."""
-        write_json_atomic(self.partial / SPLIT_FILE, split, indent=None)
-        if models is not None:
-            write_json_atomic(self.partial / MODELS_INDEX, models, indent=None)
-        write_manifest(self.partial, manifest)
+        with writing(self.partial):
+            write_json_atomic(self.partial / SPLIT_FILE, split, indent=None)
+            if models is not None:
+                write_json_atomic(self.partial / MODELS_INDEX, models, indent=None)
+            write_manifest(self.partial, manifest)
         _fsync_dir(self.partial)
         try:
             os.rename(self.partial, self.output)

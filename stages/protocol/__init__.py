@@ -29,14 +29,24 @@ from stages.protocol.events import (
     encode_event,
     parse_line,
 )
+from stages.protocol.failure import (
+    ALL_FAILED,
+    WRITE_FAILED,
+    StageFailed,
+    count_text,
+    require_some_succeeded,
+    writing,
+)
 from stages.protocol.reporter import PROGRESS_MODES, Reporter, UsageError
 
 __all__ = [
+    "ALL_FAILED",
     "EXIT_CANCELLED",
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
     "PROGRESS_MODES",
+    "WRITE_FAILED",
     "CancelFlag",
     "DoneStatus",
     "Event",
@@ -45,12 +55,16 @@ __all__ = [
     "OneLineParser",
     "Reporter",
     "StageCancelled",
+    "StageFailed",
     "UsageError",
     "add_progress_argument",
+    "count_text",
     "encode_event",
     "exit_usage_json",
     "parse_line",
     "positive_float",
     "positive_int",
+    "require_some_succeeded",
     "run_stage",
+    "writing",
 ]

@@ -23,6 +23,7 @@ from stages.protocol.events import (
     EXIT_USAGE,
     DoneStatus,
 )
+from stages.protocol.failure import StageFailed
 from stages.protocol.reporter import PROGRESS_MODES, Reporter, UsageError
 
 
@@ -118,8 +119,9 @@ def run_stage(
     """Parse arguments, run ``body`` and end with exactly one ``done`` event.
 
     ``body`` returns the stage's result object (emitted as ``result``). UsageError becomes a
-    one-line message and exit code 2; SIGTERM becomes ``done``/``cancelled``; any other error
-    becomes ``done``/``failed`` with its message.
+    one-line message and exit code 2; SIGTERM becomes ``done``/``cancelled``; StageFailed
+    becomes its result (if any) and ``done``/``failed`` with its reason, exit code 1; any other
+    error becomes ``done``/``failed`` with its message.
     """
     add_progress_argument(parser)
     args = parser.parse_args(argv)
@@ -146,6 +148,12 @@ def run_stage(
         print(f"{name}: {exc}", file=sys.stderr)
         reporter.done(DoneStatus.FAILED, error=str(exc))
         return EXIT_USAGE
+    except StageFailed as exc:  # the run did not do its job: say so, with what it counted
+        print(f"{name}: {exc}", file=sys.stderr)
+        if exc.result is not None:
+            reporter.result(exc.result)
+        reporter.done(DoneStatus.FAILED, error=str(exc), reason=exc.reason)
+        return EXIT_FAILED
     except Exception as exc:  # the stage failed: say why on both channels
         traceback.print_exc(file=sys.stderr)
         reporter.done(DoneStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

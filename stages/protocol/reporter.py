@@ -122,12 +122,18 @@ class Reporter:
             self._close_bar()
             self.out.write(json.dumps(clean_json(result), indent=2) + "\n")
 
-    def done(self, status: str = "completed", error: str | None = None) -> None:
+    def done(
+        self, status: str = "completed", error: str | None = None, reason: str | None = None
+    ) -> None:
+        """The last event; ``reason`` is the machine key of a failure (``write_failed``)."""
         if self._finished:
             return
         self._finished = True
         self._close_bar()
-        self.emit(EventName.DONE, status=status, **({"error": error} if error else {}))
+        fields = {"error": error} if error else {}
+        if reason:
+            fields["reason"] = reason
+        self.emit(EventName.DONE, status=status, **fields)
 
     def _close_bar(self) -> None:
         if self._bar is not None:

@@ -11,7 +11,11 @@ renders every model under ``DIR/cad_json/`` (recursively) to
 already written. When ``OUTPUT`` holds a manifest, the run keeps its ``rendering`` entry:
 ``in_progress`` while it runs, ``completed`` with the image count, the folder's size and the
 ``render`` settings (conversion and validation back to ``pending``), ``failed`` when it ends
-any other way. Rendering only some models (``--models``, ``--list``) leaves the manifest alone.
+any other way: a write that failed (``write_failed``: no new model is started) or a batch where
+every model failed (``all_failed``) ends ``failed`` with exit code 1, after the result. The
+models that failed are also the ``rendering`` entry of the dataset's ``skipped.json``, with
+their reasons.
+Rendering only some models (``--models``, ``--list``) leaves the manifest and that file alone.
 Single-model mode::
 
     python -m stages.render --model FILE.json --output DIR [--views ...] [--resolution N]
@@ -28,9 +32,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stages.dataset.layout import MODELS_FOLDER, count_images
-from stages.dataset.manifest import RENDERING, stage_completed, stage_run
-from stages.protocol import CancelFlag, OneLineParser, Reporter, UsageError, positive_int, run_stage
+from stages.dataset.layout import MODELS_FOLDER, SKIPS_FILE, count_images
+from stages.dataset.manifest import RENDERING, has_manifest, stage_completed, stage_run
+from stages.dataset.skips import write_skips
+from stages.protocol import (
+    CancelFlag,
+    OneLineParser,
+    Reporter,
+    UsageError,
+    positive_int,
+    run_stage,
+    writing,
+)
 from stages.render.settings import (
     DEFAULT_RESOLUTION,
     DEFAULT_TIME_LIMIT_S,
@@ -130,6 +143,9 @@ def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> di
         return render_models(args, output, reporter)  # chosen models: not the dataset's rendering
     with stage_run(output, RENDERING):
         result = render_models(args, output, reporter)
+        if has_manifest(output):  # a dataset's: a plain folder gets nothing but images
+            with writing(output / SKIPS_FILE, result):
+                write_skips(output, RENDERING, result["failed_models"])
         stage_completed(
             output,
             RENDERING,

@@ -3,6 +3,11 @@
 Work is spread over a RenderPool; each finished model is counted on the Reporter (failures as
 warnings with their reason), so the server sees ``images_rendered`` grow as it goes. Images
 already written and valid are skipped, which makes an interrupted run resumable.
+
+Two endings are not a completed render, and raise StageFailed with the result: a write that
+failed (a full disk, a read-only folder: every later model would fail the same way, so no new
+model is started and the run fails as ``write_failed``), and a batch where every model failed
+(``all_failed``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.dataset.layout import MODELS_FOLDER, images_dir
-from stages.protocol import Reporter, UsageError
+from stages.protocol import WRITE_FAILED, Reporter, StageFailed, UsageError, require_some_succeeded
 from stages.render.backend import backend_name
 from stages.render.catalog import Catalog, find_models
 from stages.render.settings import RenderSettings
@@ -47,18 +52,28 @@ class RunTotals:
         self.images_rendered = 0
         self.images_existing = 0
         self.failures_by_reason: Counter[str] = Counter()
+        self.failed_models: dict[str, str] = {}  # model id -> reason
+        self.first_write_error = ""
         self.cpu_ms = {"solid": 0.0, "render": 0.0, "png": 0.0}
         self.peak_worker_rss_mb = 0.0
 
-    def add(self, outcome: ModelOutcome) -> None:
+    def fail(self, model_id: str, reason: str) -> None:
         self.models += 1
+        self.failed += 1
+        self.failures_by_reason[reason] += 1
+        self.failed_models[model_id] = reason
+
+    def add(self, outcome: ModelOutcome) -> None:
         self.images_rendered += outcome.images_written
         self.images_existing += outcome.images_existing
         self.peak_worker_rss_mb = max(self.peak_worker_rss_mb, outcome.peak_rss_mb)
         if not outcome.ok:
-            self.failed += 1
-            self.failures_by_reason[outcome.reason or "unknown"] += 1
-        elif outcome.skipped:
+            self.fail(outcome.model_id, outcome.reason or "unknown")
+            if outcome.reason == WRITE_FAILED and not self.first_write_error:
+                self.first_write_error = outcome.message
+            return
+        self.models += 1
+        if outcome.skipped:
             self.skipped_existing += 1
         else:
             self.rendered += 1
@@ -77,6 +92,7 @@ class RunTotals:
             "skipped_existing": self.skipped_existing,
             "failed": self.failed,
             "failures_by_reason": dict(sorted(self.failures_by_reason.items())),
+            "failed_models": dict(sorted(self.failed_models.items())),
             "images_rendered": self.images_rendered,
             "images_existing": self.images_existing,
             "elapsed_s": round(elapsed_s, 3),
@@ -99,13 +115,13 @@ def render_dataset(
     recycle_after: int = RECYCLE_AFTER,
 ) -> dict[str, Any]:
     """Render the dataset's models into ``output_dir``'s images folder; returns the stage
-    result."""
+    result, or raises StageFailed with it (see the module's docstring)."""
     catalog = load_catalog(dataset_dir, only)
     images = images_dir(output_dir)
     try:
         images.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create {images}: {exc.strerror or exc}") from exc
+        raise StageFailed(WRITE_FAILED, f"cannot create {images}: {exc.strerror or exc}") from exc
 
     totals = RunTotals()
     reporter.start(len(catalog.models) + len(catalog.missing), unit="models")
@@ -115,9 +131,7 @@ def render_dataset(
             path.stem, f"{path} repeats an id already used; not rendered", "duplicate_id"
         )
     for model_id in catalog.missing:
-        totals.failed += 1
-        totals.models += 1
-        totals.failures_by_reason["not_found"] += 1
+        totals.fail(model_id, "not_found")
         reporter.warning(model_id, "no such model in the dataset", "not_found")
         reporter.advance(ok=False)
 
@@ -135,6 +149,8 @@ def render_dataset(
                 images_rendered=outcome.images_written,
                 skipped_existing=int(outcome.skipped),
             )
+            if outcome.reason == WRITE_FAILED:
+                pool.stop_new()  # a storage fault: every later model would meet it too
     result = totals.result(time.monotonic() - started)
     result.update(
         views=list(settings.views),
@@ -144,4 +160,22 @@ def render_dataset(
         workers=min(workers, len(tasks)),
         backend=backend_name(),
     )
+    fail_unless_rendered(totals, len(catalog.models) + len(catalog.missing), images, result)
     return result
+
+
+def fail_unless_rendered(
+    totals: RunTotals, total: int, images: Path, result: dict[str, Any]
+) -> None:
+    """StageFailed (with ``result``) for a write that failed or a batch where every model
+    failed: neither is a completed render, however many images were written."""
+    failed = totals.failures_by_reason[WRITE_FAILED]
+    if failed:
+        detail = (
+            f"could not write the images of {failed} model{'s' if failed != 1 else ''} to "
+            f"{images} ({totals.first_write_error}); stopped after {totals.models} of {total} "
+            "models"
+        )
+        raise StageFailed(WRITE_FAILED, detail, result)
+    done = totals.rendered + totals.skipped_existing
+    require_some_succeeded(total, done, totals.failures_by_reason, result=result)

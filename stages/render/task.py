@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.dataset.layout import COMPOSITE, image_file_name
+from stages.protocol import WRITE_FAILED
 from stages.render.composite import compose
 from stages.render.images import encode_png, is_valid_png, write_atomic
 from stages.render.settings import RenderSettings
@@ -130,7 +131,7 @@ def run_task(
             write_atomic(paths[name], encode_png(images[name]))
             outcome.images_written += 1
     except OSError as exc:
-        return _failed(outcome, "write_failed", f"{exc.strerror or exc}: {exc.filename or ''}")
+        return _failed(outcome, WRITE_FAILED, f"{exc.strerror or exc}: {exc.filename or ''}")
     outcome.png_ms = (time.process_time() - encoded_at) * 1000.0
     return outcome
 

@@ -4,10 +4,12 @@ Why not ``concurrent.futures``: a model that hangs inside native code (a boolean
 rasteriser) cannot be interrupted from Python, and a ProcessPoolExecutor can neither kill one
 worker nor say which model broke it. Here the parent hands each worker one model at a time over
 its own pipe, so it always knows what every worker is doing and since when. A worker past its
-deadline is killed and replaced (the model fails as ``timeout``); a worker that dies fails its
-model as ``worker_crashed``; when fresh workers keep dying before finishing any model, the
-set-up is broken and the run stops. Workers are also replaced after ``recycle_after`` models,
-a second line of defence against slow leaks in native libraries.
+deadline is killed and replaced (the model fails as ``timeout``). A worker that dies (a crash in
+native code, the OOM killer, a kill from outside) may not be its model's fault, so the model is
+retried once, alone in a fresh worker; only when it kills that one too does it fail as
+``worker_crashed``. When fresh workers keep dying before finishing any model, the set-up is
+broken and the run stops. Workers are also replaced after ``recycle_after`` models, a second
+line of defence against slow leaks in native libraries.
 
 Each worker creates its renderer itself (GL contexts do not survive a fork) and caps Mesa's
 rasteriser threads so that the workers together use the cores without oversubscribing them.
@@ -121,6 +123,10 @@ class RenderPool:
         self._size = workers
         self._workers: list[_Worker] = []
         self._fresh_crashes = 0  # workers in a row that died before finishing any model
+        self._retries: deque[ModelTask] = deque()  # models whose worker died, to run again
+        self._retried: set[ModelTask] = set()  # models given their one retry
+        self._pending: deque[ModelTask] = deque()  # what run() has not handed out yet
+        self._stopping = False  # stop_new() was called: no retries either
 
     def __enter__(self) -> RenderPool:
         return self
@@ -159,8 +165,8 @@ class RenderPool:
 
     def run(self, tasks: Iterable[ModelTask]) -> Iterator[ModelOutcome]:
         """Yield one outcome per task, in completion order."""
-        pending = deque(tasks)
-        while pending or any(w.task is not None for w in self._workers):
+        pending = self._pending = deque(tasks)
+        while pending or self._retries or any(w.task is not None for w in self._workers):
             self._fill(pending)
             busy = [w for w in self._workers if w.task is not None]
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
@@ -170,24 +176,40 @@ class RenderPool:
                 if outcome is not None:
                     yield outcome
 
+    def stop_new(self) -> None:
+        """Hand out nothing more (retries included): ``run`` yields the outcomes of the models
+        running now, then ends. For a fault that every later model would meet too."""
+        self._stopping = True
+        self._pending.clear()
+        self._retries.clear()
+
     def _fill(self, pending: deque[ModelTask]) -> None:
-        """Give every idle worker a task, starting workers up to the pool size."""
+        """Give each retry a worker of its own, freshly started (the dead one's place is free),
+        then every idle worker a task, starting workers up to the pool size."""
+        while self._retries and len(self._workers) < self._size:
+            worker = self._start_worker()
+            self._workers.append(worker)
+            self._give(worker, self._retries.popleft(), self._retries)
         while True:
             while len(self._workers) < min(self._size, len(pending) + self._busy_count()):
                 self._workers.append(self._start_worker())
             idle = [w for w in self._workers if w.task is None]
             if not pending or not idle:
                 return
-            worker, task = idle[0], pending.popleft()
-            try:
-                worker.connection.send(task)
-            except (OSError, ValueError):  # it died while idle: replace it, keep the task
-                pending.appendleft(task)
-                self._replace(worker, kill=True)
-                continue
-            worker.task = task
-            startup = STARTUP_ALLOWANCE_S if worker.done == 0 else 0.0
-            worker.deadline = time.monotonic() + self.hard_limit_s + startup
+            self._give(idle[0], pending.popleft(), pending)
+
+    def _give(self, worker: _Worker, task: ModelTask, queue: deque[ModelTask]) -> None:
+        """Hand ``task`` to an idle worker; one that died meanwhile is replaced and the task
+        goes back to the front of ``queue``."""
+        try:
+            worker.connection.send(task)
+        except (OSError, ValueError):
+            queue.appendleft(task)
+            self._replace(worker, kill=True)
+            return
+        worker.task = task
+        startup = STARTUP_ALLOWANCE_S if worker.done == 0 else 0.0
+        worker.deadline = time.monotonic() + self.hard_limit_s + startup
 
     def _busy_count(self) -> int:
         return sum(1 for w in self._workers if w.task is not None)
@@ -216,19 +238,26 @@ class RenderPool:
             return _lost(task, "timeout", f"still running after {self.hard_limit_s:.0f} s")
         return None
 
-    def _crashed(self, worker: _Worker, task: ModelTask) -> ModelOutcome:
-        """The model fails as ``worker_crashed``; workers that keep dying before finishing any
-        model mean a broken set-up, not broken models, and stop the run."""
-        outcome = _lost(task, "worker_crashed", self._exit_message(worker))
+    def _crashed(self, worker: _Worker, task: ModelTask) -> ModelOutcome | None:
+        """The worker died on ``task``: the model is retried once in a fresh worker (None now),
+        and fails as ``worker_crashed`` when it kills that one too. Workers that keep dying
+        before finishing any model mean a broken set-up, not broken models, and stop the run."""
+        message = self._exit_message(worker)
         self._replace(worker, kill=True)
         if worker.done == 0:
             self._fresh_crashes += 1
             if self._fresh_crashes >= MAX_FRESH_CRASHES:
                 raise RenderSetupError(
                     f"{self._fresh_crashes} render workers in a row died before finishing a "
-                    f"model ({outcome.message})"
+                    f"model ({message})"
                 )
-        return outcome
+        if task not in self._retried and not self._stopping:
+            self._retried.add(task)
+            self._retries.append(task)
+            return None
+        if task in self._retried:
+            message += ", on its retry in a fresh worker too"
+        return _lost(task, "worker_crashed", message)
 
     @staticmethod
     def _exit_message(worker: _Worker) -> str:

@@ -3,7 +3,8 @@
 token budget) and write ``DIR/validation.json``.
 
 Bad data never fails the run: it is reported in the result (``valid``: false, with
-``problems``). Only a missing dataset folder or bad flags exit 2.
+``problems``). Only a missing dataset folder or bad flags exit 2, and a report that cannot be
+written (``write_failed``) exit 1.
 
 The expected image size is the manifest's ``render.resolution`` (what the render stage drew),
 else ``--resolution``, else the most common size. The token budget is ``--max-answer-tokens``,

@@ -23,6 +23,8 @@ CHECK_FLAGS: dict[str, str] = {
     "image_token": "conversations_valid",
     "turns": "conversations_valid",
     "image_missing": "all_images_exist",
+    "model_images_missing": "all_images_exist",
+    "image_corrupt": "images_valid",
     "image_unreadable": "images_valid",
     "image_resolution": "images_valid",
     "source_missing": "no_missing_files",
@@ -33,9 +35,13 @@ CHECK_FLAGS: dict[str, str] = {
     "volume_mismatch": "answers_rebuild",
     "leakage": "no_leakage",
     "token_budget": "within_token_budget",
+    "model_record_missing": "all_models_recorded",
 }
 # A missing image is a missing file too.
-EXTRA_FLAGS: dict[str, tuple[str, ...]] = {"image_missing": ("no_missing_files",)}
+EXTRA_FLAGS: dict[str, tuple[str, ...]] = {
+    "image_missing": ("no_missing_files",),
+    "model_images_missing": ("no_missing_files",),
+}
 FLAGS: tuple[str, ...] = tuple(dict.fromkeys(CHECK_FLAGS.values()))
 
 SUMMARIES: dict[str, str] = {
@@ -46,6 +52,8 @@ SUMMARIES: dict[str, str] = {
     "image_token": "human turns without <image> at their start",
     "turns": "conversations not alternating human/gpt",
     "image_missing": "images missing",
+    "model_images_missing": "models without every rendered view's image",
+    "image_corrupt": "images whose structure or checksums are broken",
     "image_unreadable": "images that do not decode",
     "image_resolution": "images of the wrong size",
     "source_missing": "records whose source model file is missing",
@@ -56,6 +64,7 @@ SUMMARIES: dict[str, str] = {
     "volume_mismatch": "answers that build a solid of another volume than their model",
     "leakage": "train records that leak into validation",
     "token_budget": "answers over the token budget",
+    "model_record_missing": "models without a record that no stage said why",
 }
 
 

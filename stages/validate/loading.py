@@ -31,6 +31,7 @@ class LoadedRecords:
     problems: list[Problem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # records per side, well-formed or not
     ids: list[tuple[str, str]] = field(default_factory=list)  # (id, where) of every string id
+    unread: set[str] = field(default_factory=set)  # sides whose file is missing or not a list
 
 
 def read_record_file(path: Path) -> tuple[list[Any] | None, Problem | None]:
@@ -54,6 +55,7 @@ def load_records(dataset: Path) -> LoadedRecords:
         loaded.counts[side] = len(records) if records is not None else 0
         if problem is not None:
             loaded.problems.append(problem)
+            loaded.unread.add(side)
             continue
         assert records is not None
         if side == "train" and not records:

@@ -5,7 +5,8 @@ interpreting each model's answers once and building its source model once) runs 
 pool, one model per task; what needs the whole dataset (ids, leakage, the expected image size,
 token lengths) is decided here afterwards. A source model that ``models.json`` lists (extraction
 built it and recorded its volume) is not built again; without the file, or for a model it does
-not list, the source is built as before.
+not list, the source is built as before. Every model of the dataset, with records or without,
+is checked for its rendered images and a record (``stages.validate.coverage``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ from stages.dataset.layout import (
     DatasetError,
     find_model_files,
     images_dir,
+    list_images,
     read_split,
 )
-from stages.dataset.model_facts import read_model_facts
+from stages.dataset.manifest import read_manifest_or_empty, rendered_images
+from stages.dataset.model_facts import ModelFacts, read_model_facts
+from stages.dataset.skips import read_skips
 from stages.dataset.tokens import TokenCounter
-from stages.protocol import Reporter
+from stages.protocol import Reporter, writing
 from stages.validate.answers import VOLUME_TOLERANCE, volume_matches
 from stages.validate.checks import Problem, flags_for
+from stages.validate.coverage import check_coverage, dataset_models, left_out_warning
 from stages.validate.leakage import leakage_problems
 from stages.validate.loading import Entry, duplicate_id_problems, load_records
 from stages.validate.report import cap_problems, summary_warnings, token_percentiles
@@ -46,17 +51,19 @@ class ValidateOptions:
     workers: int
 
 
-def model_jobs(dataset: Path, entries: list[Entry], warnings: list[str]) -> list[ModelJob]:
-    """One job per model, holding each of its images and distinct answers once, and its
-    source's volume when ``models.json`` records it."""
+def model_files(dataset: Path, warnings: list[str]) -> dict[str, Path]:
     try:
-        files = find_model_files(dataset)
+        return find_model_files(dataset)
     except DatasetError as exc:
         warnings.append(f"{exc}: answers cannot be compared with their models")
-        files = {}
-    facts, warning = read_model_facts(dataset)
-    if warning:
-        warnings.append(warning)
+        return {}
+
+
+def model_jobs(
+    dataset: Path, entries: list[Entry], files: dict[str, Path], facts: dict[str, ModelFacts]
+) -> list[ModelJob]:
+    """One job per model, holding each of its images and distinct answers once, and its
+    source's volume when ``models.json`` records it."""
     images: dict[str, dict[str, None]] = {}
     answers: dict[str, dict[str, None]] = {}
     for entry in entries:
@@ -173,7 +180,11 @@ def validate_dataset(
         split = None
 
     entries = loaded.entries
-    jobs = model_jobs(dataset, entries, warnings)
+    files = model_files(dataset, warnings)
+    facts, warning = read_model_facts(dataset)
+    skips, skips_warning = read_skips(dataset)
+    warnings += [w for w in (warning, skips_warning) if w]
+    jobs = model_jobs(dataset, entries, files, facts)
     reports = run_model_checks(jobs, options.workers, reporter)
     size, size_source = expected_size(options, reports)
     jobs_by_model = {job.model_id: job for job in jobs}
@@ -189,6 +200,15 @@ def validate_dataset(
     problems += leakage_problems(entries, split, keys)
     over_budget, lengths = budget_problems(entries, counter, options.max_answer_tokens)
     problems += over_budget
+    models = dataset_models(split, facts, files)
+    rendered = rendered_images(read_manifest_or_empty(dataset))
+    if rendered is None:
+        warnings.append("the manifest records no render: models' images are not checked")
+    coverage = check_coverage(
+        models, entries, list_images(dataset), rendered, skips, loaded.unread, files
+    )
+    problems += coverage.problems
+    left_out = coverage.left_out_counts()
 
     counts = Counter(problem.check for problem in problems)
     images = [image for report in reports.values() for image in report.images]
@@ -214,15 +234,18 @@ def validate_dataset(
         "answers_interpreted": sum(len(job.answers) for job in jobs),
         "sources_recorded": sum(1 for j in jobs if j.source and j.recorded_volume is not None),
         "sources_built": sum(1 for j in jobs if j.source and j.recorded_volume is None),
+        "models_in_dataset": len(models),
+        "models_left_out": left_out,
     }
     result = {
         "validation": validation,
         "stats": stats,
-        "warnings": warnings + summary_warnings(counts),
+        "warnings": warnings + left_out_warning(left_out) + summary_warnings(counts),
         "problems": [p.as_dict() for p in cap_problems(problems)],
         "problems_total": len(problems),
         "problem_counts": dict(counts.most_common()),
         "valid": not problems,
     }
-    write_json_atomic(dataset / REPORT_FILE, result)
+    with writing(dataset / REPORT_FILE, result):
+        write_json_atomic(dataset / REPORT_FILE, result)
     return result

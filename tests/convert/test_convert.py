@@ -239,3 +239,41 @@ def test_a_cancelled_or_broken_conversion_is_marked_failed(
         convert_main.body(args, quiet_reporter("convert"), CancelFlag())
     assert seen == ["in_progress"]
     assert read_manifest(dataset)["stages"]["conversion"] == "failed"
+
+
+def failed_events(done: subprocess.CompletedProcess[str]) -> tuple[dict, dict]:
+    """The result and done events of a run that must have failed with exit code 1."""
+    assert done.returncode == 1, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[-1]["event"] == "done" and events[-1]["status"] == "failed"
+    return next(e for e in events if e["event"] == "result"), events[-1]
+
+
+def test_a_batch_where_no_model_gets_a_record_ends_failed(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "d", train=(EMPTY_SAMPLE, "00000007"), val=())
+    done = run_cli("--dataset", str(dataset), "--workers", "1", "--max-answer-tokens", "5")
+    result, end = failed_events(done)
+    assert end["reason"] == "all_failed"
+    assert end["error"] == "all_failed: all 2 models failed (no_geometry 1, too_long 1)"
+    assert result["failed_models"] == {"no_geometry": 1} and result["dropped_too_long"] == 3
+    assert not (dataset / "train.json").exists(), "a failed run writes no records"
+    assert read_manifest(dataset)["stages"]["conversion"] == "failed"
+
+
+def test_a_record_file_that_cannot_be_written_ends_write_failed(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "d", train=TRAIN_IDS[:2], val=("00000767",))
+    (dataset / "val.json").mkdir()  # a folder where the file goes
+    result, end = failed_events(run_cli("--dataset", str(dataset), "--workers", "1"))
+    assert end["reason"] == "write_failed"
+    assert end["error"].startswith(f"write_failed: cannot write {dataset / 'val.json'}")
+    assert result["val_conversations"] == 3
+    assert read_manifest(dataset)["stages"]["conversion"] == "failed"
+
+
+def test_models_left_out_are_named_with_their_reason(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "d", train=(EMPTY_SAMPLE, "00000007"), val=("00000061",))
+    for view in VIEWS:
+        (dataset / "images" / f"00000061_{view}.png").unlink()
+    run_convert(dataset)
+    skipped = json.loads((dataset / "skipped.json").read_text())
+    assert skipped == {"conversion": {EMPTY_SAMPLE: "no_geometry", "00000061": "missing_images"}}

@@ -3,12 +3,14 @@
 Behaviours: ``ok`` (counts items, result, done), ``noisy`` (prints lines that are not JSON
 among its events), ``crash`` (writes to stderr and exits 3 without ``done``), ``vanish``
 (exits 0 without ``done``), ``stubborn`` (ignores SIGTERM and starts a child in its process
-group), ``forever`` (counts until cancelled; optional child process).
+group), ``forever`` (counts until cancelled; optional child process). ``--fill PATH`` first
+writes PATH until its disk is full, as a stage that runs out of space would leave it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +20,16 @@ import time
 from stages.protocol import Reporter, run_stage
 
 
+def fill_disk(path: str) -> None:
+    block = b"\0" * 65536
+    with open(path, "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(block)
+
+
 def body(args: argparse.Namespace, reporter: Reporter, cancel: object) -> dict | None:
+    if args.fill:
+        fill_disk(args.fill)
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(str(os.getpid()))
@@ -56,6 +67,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--pidfile")
     parser.add_argument("--child", action="store_true")
+    parser.add_argument("--fill")
     return run_stage("fake", parser, body)
 
 

@@ -19,7 +19,9 @@ from stages.protocol import (
     OneLineParser,
     Reporter,
     StageCancelled,
+    StageFailed,
     UsageError,
+    require_some_succeeded,
     run_stage,
 )
 
@@ -79,6 +81,32 @@ def test_an_error_is_done_failed_with_its_message(capsys: pytest.CaptureFixture[
     error = "ValueError: the disk is full"
     assert events == [{"event": "done", "status": "failed", "error": error}]
     assert "Traceback" in err, "the traceback goes to stderr for a person"
+
+
+def test_a_run_that_did_not_do_its_job_is_its_result_then_done_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict:
+        require_some_succeeded(3, 0, {"no_geometry": 2, "bad_json": 1}, result={"made": 0})
+        return {"made": 0}
+
+    code, events, err = run(body, capsys)
+    assert code == EXIT_FAILED
+    error = "all_failed: all 3 models failed (no_geometry 2, bad_json 1)"
+    assert events[-2:] == [
+        {"event": "result", "made": 0},
+        {"event": "done", "status": "failed", "error": error, "reason": "all_failed"},
+    ]
+    assert err.strip().splitlines() == [f"demo: {error}"]
+
+
+def test_a_stage_failed_without_a_result_is_only_done(capsys: pytest.CaptureFixture[str]) -> None:
+    def body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict:
+        raise StageFailed("write_failed", "cannot write out.json: No space left on device")
+
+    code, events, _ = run(body, capsys)
+    assert code == EXIT_FAILED and [e["event"] for e in events] == ["done"]
+    assert events[0]["reason"] == "write_failed"
 
 
 def test_sigterm_is_done_cancelled(capsys: pytest.CaptureFixture[str]) -> None:

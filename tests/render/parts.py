@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +72,20 @@ def load_part_file(path: Path, time_limit: float) -> TestSolid:
     """A SolidLoader for tests: the file names a part, or how the model should go wrong.
 
     ``{"part": "box", "args": {...}}`` builds a part; ``{"fail": "reason"}`` raises CadError;
-    ``{"sleep": seconds}`` hangs (for time limits); ``{"crash": code}`` kills the process.
+    ``{"sleep": seconds}`` hangs (for time limits); ``{"crash": code}`` ends the process;
+    ``{"kill": true}`` kills it with SIGKILL; ``{"kill_once": MARKER, "part": ...}`` does so
+    only while MARKER does not exist (it creates it first), so a retry builds the part.
     """
     spec = json.loads(Path(path).read_text())
+    if spec.get("kill"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if "kill_once" in spec:
+        try:
+            Path(spec["kill_once"]).touch(exist_ok=False)
+        except FileExistsError:
+            pass
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
     if "fail" in spec:
         raise CadError(spec["fail"], "this test model is broken on purpose")
     if "sleep" in spec:

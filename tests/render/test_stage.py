@@ -272,3 +272,91 @@ def test_a_failed_render_is_marked_failed(tmp_path):
     assert manifest["stages"]["rendering"] == "failed"
     assert manifest["counts"]["bytes"] > 0
     assert "render" not in manifest
+
+
+def dataset_with_manifest(root: Path, names: list[str]) -> Path:
+    """Real samples in a dataset folder with a manifest (so the stage keeps its entry)."""
+    sample_dataset(root, names)
+    write_manifest(root, new_manifest(root.name, counts={"models": len(names)}))
+    return root
+
+
+def failed_run(done: subprocess.CompletedProcess) -> tuple[dict, dict]:
+    """The result and done events of a run that must have failed with exit code 1."""
+    assert done.returncode == 1, done.stderr
+    log = events(done.stdout)
+    assert log[-1]["event"] == "done" and log[-1]["status"] == "failed"
+    return next(e for e in log if e["event"] == "result"), log[-1]
+
+
+def test_a_batch_whose_every_model_fails_ends_failed(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    root = dataset_with_manifest(tmp_path / "data", ["00000176"])  # no geometry
+    (root / "cad_json" / "0000" / "broken.json").write_text("{not json")
+    done = run_cli(
+        "--input", str(root), "--resolution", "64", "--workers", "1", "--progress", "json"
+    )
+    result, end = failed_run(done)
+    assert end["reason"] == "all_failed"
+    assert end["error"] == "all_failed: all 2 models failed (bad_json 1, no_geometry 1)"
+    assert result["failures_by_reason"] == {"bad_json": 1, "no_geometry": 1}
+    assert read_manifest(root)["stages"]["rendering"] == "failed"
+
+
+def test_one_broken_model_among_others_still_completes(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    root = dataset_with_manifest(tmp_path / "data", ["00000061", "00000176"])
+    done = run_cli(
+        "--input", str(root), "--resolution", "64", "--workers", "1", "--progress", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    assert events(done.stdout)[-1] == {"event": "done", "status": "completed"}
+    assert read_manifest(root)["stages"]["rendering"] == "completed"
+    skipped = json.loads((root / "skipped.json").read_text())
+    assert skipped == {"rendering": {"00000176": "no_geometry"}}
+
+
+def test_a_file_where_the_images_folder_belongs_ends_write_failed(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    root = dataset_with_manifest(tmp_path / "data", ["00000061"])
+    (root / "images").write_text("not a folder")
+    done = run_cli("--input", str(root), "--resolution", "64", "--progress", "json")
+    assert done.returncode == 1, done.stderr
+    end = events(done.stdout)[-1]
+    assert (end["status"], end["reason"]) == ("failed", "write_failed")
+    assert "cannot create" in end["error"]
+    assert read_manifest(root)["stages"]["rendering"] == "failed"
+
+
+def test_an_image_that_cannot_be_written_stops_the_run_as_write_failed(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    names = ["00000061", "00000073", "00001616"]  # rendered in this order
+    root = dataset_with_manifest(tmp_path / "data", names)
+    (root / "images" / "00000061_front.png").mkdir(parents=True)  # a folder where a file goes
+    done = run_cli(
+        "--input", str(root), "--views", "front", "--resolution", "64", "--workers", "1",
+        "--progress", "json",
+    )  # fmt: skip
+    result, end = failed_run(done)
+    assert end["reason"] == "write_failed"
+    assert "could not write the images of 1 model to" in end["error"]
+    assert "stopped after 1 of 3 models" in end["error"]
+    assert result["failures_by_reason"] == {"write_failed": 1} and result["rendered"] == 0
+    assert not (root / "images" / "00001616_front.png").exists(), "no model after the fault"
+    assert read_manifest(root)["stages"]["rendering"] == "failed"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_images_folder_ends_write_failed(tmp_path, deepcad_samples):
+    pytest.importorskip("stages.cad.solid")
+    root = dataset_with_manifest(tmp_path / "data", ["00000061", "00001616"])
+    images = root / "images"
+    images.mkdir()
+    images.chmod(0o555)
+    try:
+        done = run_cli("--input", str(root), "--resolution", "64", "--progress", "json")
+    finally:
+        images.chmod(0o755)
+    result, end = failed_run(done)
+    assert end["reason"] == "write_failed" and result["failures_by_reason"]["write_failed"] >= 1
+    assert read_manifest(root)["stages"]["rendering"] == "failed"

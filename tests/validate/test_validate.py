@@ -125,7 +125,7 @@ def val_model_in_train(dataset: Path) -> None:
     ("corrupt", "check", "flag"),
     [
         (delete_image, "image_missing", "all_images_exist"),
-        (truncate_image, "image_unreadable", "images_valid"),
+        (truncate_image, "image_corrupt", "images_valid"),
         (drop_image_token, "image_token", "conversations_valid"),
         (swap_answer, "volume_mismatch", "answers_rebuild"),
         (duplicate_id, "duplicate_id", "format_valid"),
@@ -202,8 +202,11 @@ def test_problems_are_capped_with_a_total(dataset_copy: Callable[[], Path]) -> N
     write_records(dataset, "train.json", records + many)
     result = validate(dataset)
     assert result["problems_total"] > len(result["problems"]) == 200
-    assert checks_found(result) == {"image_missing"}
-    assert result["problem_counts"]["image_missing"] == result["problems_total"]
+    # Models convert left out (no records) are missing their rendered images too.
+    left_out = len(json.loads((dataset / "skipped.json").read_text())["conversion"])
+    assert checks_found(result) == {"image_missing", "model_images_missing"}
+    assert result["problem_counts"]["model_images_missing"] == left_out
+    assert result["problem_counts"]["image_missing"] == result["problems_total"] - left_out
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
