@@ -22,6 +22,7 @@ from server.config import Config
 from server.jobs.hub import EventHub
 from server.jobs.live import LiveJob, new_job_id
 from server.jobs.process import group_processes, kill_and_reap, signal_group, spawn_stage
+from server.jobs.recorder import JobRecorder
 from server.jobs.store import Job, JobStore
 from stages.protocol.events import EventName, parse_line
 
@@ -29,8 +30,6 @@ log = logging.getLogger("server.jobs.runner")
 
 FLUSH_INTERVAL_S = 0.25
 STDERR_TAIL_BYTES = 2000
-FINAL_WRITE_ATTEMPTS = 5
-FINAL_WRITE_RETRY_S = 0.2
 
 
 class JobStateError(Exception):
@@ -46,9 +45,7 @@ class JobRunner:
         self.queues: dict[str, deque[str]] = {slot: deque() for slot in self.capacity}
         self.running: dict[str, dict[str, LiveJob]] = {slot: {} for slot in self.capacity}
         self.live: dict[str, LiveJob] = {}
-        # Ended jobs whose end the store refused (a full disk): written at each flush until
-        # it takes them, and meanwhile answered from memory.
-        self.unrecorded: dict[str, LiveJob] = {}
+        self.recorder = JobRecorder(store, hub)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -74,7 +71,7 @@ class JobRunner:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        await self._flush()
+        await self.recorder.flush(list(self.live.values()))
 
     async def _recover(self) -> None:
         """Jobs a dead server left running become ``interrupted``; their processes are killed."""
@@ -147,9 +144,7 @@ class JobRunner:
     async def resume(self, job_id: str) -> Job:
         """Queue an interrupted, cancelled or failed job again under the same id."""
         job = await self._job(job_id)
-        if job_id in self.unrecorded:  # its end must be in the store before it starts again
-            await self._write_end(self.unrecorded[job_id])
-            del self.unrecorded[job_id]
+        await self.recorder.settle(job_id)  # its end must be in the store before it restarts
         if job.resume_args is None:
             raise JobStateError(f"{job.kind} jobs cannot be resumed; start a new one")
         extra_args = job.resume_args
@@ -183,7 +178,7 @@ class JobRunner:
     def current_job(self, job_id: str) -> Job | None:
         """The job as memory knows it when memory is ahead of the store: running (current to
         its last line), or ended while the store refused to record it."""
-        live = self.live.get(job_id) or self.unrecorded.get(job_id)
+        live = self.live.get(job_id) or self.recorder.unrecorded.get(job_id)
         return live.job if live is not None else None
 
     async def _job(self, job_id: str) -> Job:
@@ -194,7 +189,7 @@ class JobRunner:
 
     async def flush(self) -> None:
         """Write every pending event now (SSE replay and metric queries read the store)."""
-        await self._flush()
+        await self.recorder.flush(list(self.live.values()))
 
     # -- scheduling ----
     async def _schedule(self) -> None:
@@ -239,13 +234,14 @@ class JobRunner:
                 pgid=pid,
                 attempts=job.attempts,
             )
-            self._record(live, "status", {"status": "running", "attempt": job.attempts})
+            self.recorder.record(live, "status", {"status": "running", "attempt": job.attempts})
             assert live.process.stdout is not None
             while True:
                 try:
                     line = await live.process.stdout.readline()
                 except ValueError:  # a line longer than the limit
-                    self._record(live, "warning", {"item": "stdout", "message": "line too long"})
+                    warning = {"item": "stdout", "message": "line too long"}
+                    self.recorder.record(live, EventName.WARNING, warning)
                     continue
                 if not line:
                     break
@@ -262,17 +258,11 @@ class JobRunner:
             text = raw.decode("utf-8", errors="replace").strip()
             if text:
                 live.count_noise()
-                message = f"unparseable line: {text[:200]}"
-                self._record(live, EventName.WARNING, {"item": "stdout", "message": message})
+                warning = {"item": "stdout", "message": f"unparseable line: {text[:200]}"}
+                self.recorder.record(live, EventName.WARNING, warning)
             return
         live.apply(event)
-        self._record(live, event.name, event.data)
-
-    def _record(self, live: LiveJob, event: str, data: dict[str, Any]) -> None:
-        live.seq += 1
-        live.pending_events.append((live.job.id, live.seq, event, data, time.time()))
-        live.dirty = True
-        self.hub.publish(live.job.id, (live.seq, event, data))
+        self.recorder.record(live, event.name, event.data)
 
     async def _finish(self, live: LiveJob, rc: int) -> None:
         """End the job in a true state and free its slot, whatever fails on the way.
@@ -288,17 +278,17 @@ class JobRunner:
             if status == "failed":
                 job.error = (live.done_event or {}).get("error") or self._stderr_tail(job.id, rc)
             job.status, job.finished_at = status, time.time()
-            if status == "completed" and live.started_mono is not None:
-                await self._record_rate(live)
+            if status == "completed":
+                await self.recorder.record_rate(live)
             error = {"error": job.error} if job.error else {}
-            self._record(live, "status", {"status": status, **error})
-            await self._write_final(live)
+            self.recorder.record(live, "status", {"status": status, **error})
+            await self.recorder.write_final(live)
         except Exception as exc:  # never leave a dead task behind a running job
             log.exception("finishing job %s failed", job.id)
             job.status, job.finished_at = "failed", time.time()
             job.error = f"the job's end could not be recorded: {type(exc).__name__}: {exc}"
-            self._record(live, "status", {"status": "failed", "error": job.error})
-            self.unrecorded[job.id] = live
+            self.recorder.record(live, "status", {"status": "failed", "error": job.error})
+            self.recorder.unrecorded[job.id] = live
         finally:
             if job.dataset is not None:
                 with contextlib.suppress(Exception):  # a lost release heals at the next claim
@@ -311,51 +301,6 @@ class JobRunner:
                 await self._schedule()
             except Exception:  # the next job stays queued; the next finish or flush retries
                 log.exception("starting the next job after %s failed", job.id)
-
-    async def _record_rate(self, live: LiveJob) -> None:
-        """A measured rate for future estimates; losing one is not worth failing the job."""
-        assert live.started_mono is not None
-        seconds = time.monotonic() - live.started_mono
-        total = float(live.job.progress.get("total") or 0)
-        try:
-            await self.store.record_rate(live.job.kind, total, seconds)
-        except Exception:
-            log.exception("recording the rate of %s failed", live.job.id)
-
-    async def _write_final(self, live: LiveJob) -> None:
-        """The job's last events and final row, retried while the store refuses writes."""
-        for attempt in range(FINAL_WRITE_ATTEMPTS):
-            try:
-                await self._write_end(live)
-                return
-            except Exception:
-                if attempt == FINAL_WRITE_ATTEMPTS - 1:
-                    raise
-                log.warning("writing the end of job %s failed; retrying", live.job.id)
-                await asyncio.sleep(FINAL_WRITE_RETRY_S * (attempt + 1))
-
-    async def _write_end(self, live: LiveJob) -> None:
-        job = live.job
-        await self._flush_events(live)
-        await self.store.update_job(
-            job.id,
-            status=job.status,
-            error=job.error,
-            result=job.result,
-            progress=job.progress,
-            stats=job.stats,
-            finished_at=job.finished_at,
-            pid=None,
-        )
-
-    async def _write_unrecorded(self) -> None:
-        for job_id, live in list(self.unrecorded.items()):
-            try:
-                await self._write_end(live)
-            except Exception:  # still refused: the next flush tries again
-                continue
-            log.info("the end of job %s is recorded", job_id)
-            self.unrecorded.pop(job_id, None)
 
     def _stderr_tail(self, job_id: str, rc: int) -> str:
         try:
@@ -389,39 +334,12 @@ class JobRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- writing to the store ----
     async def _append_direct(self, job_id: str, event: str, data: dict[str, Any]) -> None:
         live = self.live.get(job_id)
         if live is not None:
-            self._record(live, event, data)
-            return
-        seq = await self.store.last_seq(job_id) + 1
-        await self.store.append_events([(job_id, seq, event, data, time.time())])
-        self.hub.publish(job_id, (seq, event, data))
-
-    async def _flush(self) -> None:
-        """Write pending events and changed jobs; what could not be written stays pending."""
-        for live in list(self.live.values()):
-            await self._flush_events(live)
-            if live.dirty:
-                live.dirty = False
-                job = live.job
-                try:
-                    await self.store.update_job(
-                        job.id, progress=job.progress, stats=job.stats, result=job.result
-                    )
-                except Exception:
-                    live.dirty = True
-                    raise
-
-    async def _flush_events(self, live: LiveJob) -> None:
-        if live.pending_events:
-            rows, live.pending_events = live.pending_events, []
-            try:
-                await self.store.append_events(rows)
-            except Exception:
-                live.pending_events = rows + live.pending_events
-                raise
+            self.recorder.record(live, event, data)
+        else:
+            await self.recorder.append(job_id, event, data)
 
     async def _flush_loop(self) -> None:
         """Write what is pending; heal what a refused write left behind (an unrecorded end,
@@ -429,8 +347,8 @@ class JobRunner:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             try:
-                await self._flush()
-                await self._write_unrecorded()
+                await self.recorder.flush(list(self.live.values()))
+                await self.recorder.write_unrecorded()
                 if any(self.queues.values()):
                     await self._schedule()
             except Exception:

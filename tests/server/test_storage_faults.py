@@ -60,7 +60,7 @@ async def test_a_refused_final_write_still_ends_the_job_and_frees_its_slot(clien
     refused.clear()  # the disk has room again: the next flush records the end
     healed = await wait_for_store(client, first, ("failed",))
     assert "could not be recorded" in healed.error
-    assert first not in client.app[RUNNER].unrecorded
+    assert first not in client.app[RUNNER].recorder.unrecorded
 
 
 @pytest.fixture
