@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
-from server import hostinfo
+from server import dataset_registry, hostinfo
 from server.appkeys import CONFIG, HUB, RUNNER, STORE
 from server.config import Config
-from server.http.middleware import build_middlewares, cors_headers
+from server.http.middleware import build_middlewares, cors_headers, expect_handler
 from server.jobs.hub import EventHub
 from server.jobs.runner import JobRunner
 from server.jobs.store import JobStore
@@ -23,18 +24,28 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[HUB] = EventHub()
     hostinfo.install(app)
-    for table in ROUTE_TABLES:
-        app.add_routes(table)
+    add_routes(app, expect_handler(config.max_body_bytes))
     if config.cors_origins:
         app.on_response_prepare.append(cors_headers(config.cors_origins))
     app.cleanup_ctx.append(_job_system)
     return app
 
 
+def add_routes(app: web.Application, on_expect: Any) -> None:
+    """Every route of the service, each answering ``Expect`` with ``on_expect``."""
+    for table in ROUTE_TABLES:
+        for route in table:
+            assert isinstance(route, web.RouteDef)
+            app.router.add_route(
+                route.method, route.path, route.handler, expect_handler=on_expect, **route.kwargs
+            )
+
+
 async def _job_system(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     for folder in (config.var_dir, config.data_root, config.checkpoints_root, config.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    dataset_registry.sweep_deleted(config)
     store = await JobStore.open(config.db_path)
     runner = JobRunner(store, config, app[HUB])
     app[STORE], app[RUNNER] = store, runner

@@ -8,17 +8,22 @@ lost; what is running now comes from the job store. A stage the manifest says is
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from server.bodies.base import OneModel
 from server.config import Config
-from server.http.problems import conflict, invalid, not_found
+from server.http.problems import ProblemError, conflict, invalid, not_found
 from server.jobs.store import ACTIVE, Job, JobStore
 from stages.dataset.layout import MANIFEST, find_model_file
 from stages.dataset.manifest import STAGES, read_manifest
 
+log = logging.getLogger("server.datasets")
+
+DELETED_PREFIX = ".deleted-"  # a deleted dataset's folder until its files are gone
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$")
@@ -59,6 +64,13 @@ def dataset_dir(config: Config, name: str) -> Path:
     return path
 
 
+def sweep_deleted(config: Config) -> None:
+    """Remove what a deletion interrupted by a crash left behind."""
+    if config.data_root.is_dir():
+        for entry in config.data_root.glob(f"{DELETED_PREFIX}*"):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def has_dataset(config: Config, name: str) -> bool:
     return (dataset_dir(config, name) / MANIFEST).is_file()
 
@@ -73,7 +85,16 @@ def load_manifest(config: Config, name: str, field: str = "dataset_name") -> dic
     path = dataset_dir(config, check_name(name, field))
     if not (path / MANIFEST).is_file():
         raise not_found("dataset", name)
-    return read_manifest(path)
+    try:
+        manifest = read_manifest(path)
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise conflict(
+            f"dataset {name!r} has an unreadable manifest; delete it and extract it again",
+            kind="broken-dataset",
+        )
+    return manifest
 
 
 def check_model_id(model_id: str, field: str) -> str:
@@ -186,19 +207,43 @@ async def dataset_summary(config: Config, store: JobStore, name: str) -> dict[st
     }
 
 
-async def list_datasets(config: Config, store: JobStore) -> list[dict[str, Any]]:
-    names = (
-        sorted(
-            entry.name
-            for entry in config.data_root.iterdir()
-            if entry.is_dir()
-            and (entry / MANIFEST).is_file()
-            and NAME_PATTERN.fullmatch(entry.name)
-        )
-        if config.data_root.is_dir()
-        else []
-    )
-    summaries = [await dataset_summary(config, store, name) for name in names]
+def _dataset_names(config: Config) -> tuple[list[str], list[dict[str, str]]]:
+    """The data root's dataset folders, and what was passed over: a link (datasets are real
+    folders of the data root; a link could point anywhere) or a name no dataset can have."""
+    if not config.data_root.is_dir():
+        return [], []
+    names, passed_over = [], []
+    for entry in sorted(config.data_root.iterdir()):
+        if entry.name.startswith(DELETED_PREFIX):
+            continue
+        if entry.is_symlink():
+            reason = "a symbolic link, not a dataset folder"
+        elif not entry.is_dir() or not (entry / MANIFEST).is_file():
+            continue
+        elif not NAME_PATTERN.fullmatch(entry.name):
+            reason = "not a valid dataset name"
+        else:
+            names.append(entry.name)
+            continue
+        log.warning("data root entry %r skipped: %s", entry.name, reason)
+        passed_over.append({"name": entry.name, "reason": reason})
+    return names, passed_over
+
+
+async def list_datasets(
+    config: Config, store: JobStore
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Every dataset's summary, and the entries skipped with a warning: one bad folder must
+    not hide the others from every client."""
+    names, skipped = _dataset_names(config)
+    summaries = []
+    for name in names:
+        try:
+            summaries.append(await dataset_summary(config, store, name))
+        except (ProblemError, OSError) as exc:
+            reason = exc.detail if isinstance(exc, ProblemError) else "it could not be read"
+            log.warning("dataset %r skipped: %s", name, exc)
+            skipped.append({"name": name, "reason": reason})
     # Datasets still being extracted have no folder yet: list them from their jobs.
     jobs, _ = await store.list_jobs(statuses=ACTIVE, kind="extract", limit=100)
     for job in jobs:
@@ -215,4 +260,4 @@ async def list_datasets(config: Config, store: JobStore) -> list[dict[str, Any]]
                     "stages": {"extraction": "in_progress"},
                 }
             )
-    return summaries
+    return summaries, skipped

@@ -28,12 +28,17 @@ async def started_response(
     location: str | None = None,
     **fields: Any,
 ) -> web.Response:
-    """The spec's answer to a request that started a job: 202, its id and a measured estimate."""
+    """The spec's answer to a request that started a job: 202, its id and a measured estimate.
+
+    ``status`` is the spec's ``started`` whether the job runs at once or waits for a slot;
+    ``job_status`` says which (``queued`` or ``running``).
+    """
     seconds, text = await estimate(store, rate_kind or job.kind, items)
     body = {
         "success": True,
         "job_id": job.id,
-        "status": "started" if job.status == "running" else job.status,
+        "status": "started",
+        "job_status": job.status,
         "estimated_time": text,
         "estimated_time_s": seconds,
         **fields,

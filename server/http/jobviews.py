@@ -26,11 +26,15 @@ def human_duration(seconds: float | None) -> str | None:
         return None
     seconds = max(0.0, seconds)
     if seconds < 90:
-        return f"{max(1, round(seconds))} seconds"
+        return _count(max(1, round(seconds)), "second")
     if seconds < 90 * 60:
-        return f"{round(seconds / 60)} minutes"
+        return _count(round(seconds / 60), "minute")
     hours = seconds / 3600
     return f"{hours:.1f} hours".replace(".0 hours", " hours")
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
 
 def iso(ts: float | None) -> str | None:
@@ -38,13 +42,18 @@ def iso(ts: float | None) -> str | None:
 
 
 def remaining_seconds(job: Job, now: float | None = None) -> float | None:
-    """Remaining time from the job's own measured rate (None until it has one)."""
+    """Remaining time from the rate this attempt measured (None until it has one).
+
+    Items an earlier attempt did (``reused``) took no time now: counting them in the rate
+    would make a resumed job's estimate far too low.
+    """
     current = job.progress.get("current") or 0
     total = job.progress.get("total") or 0
-    if job.status != "running" or not job.started_at or current <= 0 or total <= current:
+    worked = current - (job.progress.get("reused") or 0)
+    if job.status != "running" or not job.started_at or worked <= 0 or total <= current:
         return 0.0 if job.status == "completed" else None
     elapsed = (now or time.time()) - job.started_at
-    return elapsed / current * (total - current)
+    return elapsed / worked * (total - current)
 
 
 def percentage(job: Job) -> float:

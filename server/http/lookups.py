@@ -31,15 +31,21 @@ async def job_or_404(
 
 def image_or_404(filename: str, *folders: Path) -> web.FileResponse:
     """The PNG ``filename`` from the first of ``folders`` holding it: a name no file system
-    can hold is a 422 and an unreadable folder a 503, never an OSError out of the handler."""
+    can hold is a 422 and an unreadable folder a 503, never an OSError out of the handler.
+    A link that leads out of its folder is not served (it could point anywhere)."""
     if len(os.fsencode(filename)) > NAME_MAX:
         raise invalid("filename", f"image names are at most {NAME_MAX} bytes")
     for folder in folders:
         path = folder / filename
         try:
-            found = path.is_file()
+            found = path.is_file() and _inside(path, folder)
         except OSError as exc:
             raise ProblemError(503, "the image could not be read", kind="storage-error") from exc
         if found:
             return web.FileResponse(path, headers={"Content-Type": "image/png"})
     raise not_found("image", filename)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` is a file of ``folder`` itself, once every link is followed."""
+    return not folder.is_symlink() and path.resolve().parent == folder.resolve()

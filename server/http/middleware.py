@@ -7,7 +7,7 @@ import hmac
 import logging
 import sqlite3
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from server.config import Config
 from server.http.problems import ProblemError, from_error, problem_response
@@ -70,6 +70,27 @@ def storage_problem(exc: BaseException, instance: str) -> web.Response:
     )
 
 
+def expect_handler(max_body_bytes: int):
+    """Answer ``Expect: 100-continue`` only for a body the server will take: a client that
+    announces too large a body gets its 413 before it sends a byte of it."""
+
+    async def handler(request: web.Request) -> web.StreamResponse | None:
+        if request.version != HttpVersion11:
+            return None
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            return problem_response(
+                417, "only 'Expect: 100-continue' is understood", instance=request.path
+            )
+        if (request.content_length or 0) > max_body_bytes:
+            return problem_response(
+                413, "the request body is larger than the configured limit", instance=request.path
+            )
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return None
+
+    return handler
+
+
 def auth_middleware(token: str) -> web.Middleware:
     """Require ``Authorization: Bearer <token>`` everywhere but /health.
 
@@ -87,7 +108,8 @@ def auth_middleware(token: str) -> web.Middleware:
             supplied = header[7:].strip()
         elif request.path.endswith("/events"):
             supplied = request.query.get("access_token", "")
-        if not hmac.compare_digest(supplied.encode(), expected):
+        # Headers arrive decoded with surrogate escapes for bytes that are not UTF-8.
+        if not hmac.compare_digest(supplied.encode(errors="surrogateescape"), expected):
             raise ProblemError(
                 401,
                 "a valid bearer token is required",

@@ -44,9 +44,11 @@ class LiveJob:
         job, data = self.job, event.data
         if event.name == EventName.START:
             self.started_mono = time.monotonic()
-            job.progress.update(current=0, total=data.get("total", 0), unit=data.get("unit"))
+            job.progress.update(
+                current=0, total=data.get("total", 0), unit=data.get("unit"), reused=0
+            )
         elif event.name == EventName.PROGRESS:
-            for key in ("current", "total"):
+            for key in ("current", "total", "reused"):
                 if key in data:
                     job.progress[key] = data[key]
             if isinstance(data.get("extra"), dict):

@@ -271,6 +271,9 @@ class JobRunner:
         its slot held: the final state is retried, and the slot is freed in any case.
         """
         job = live.job
+        if job.dataset is not None:  # before anyone can see the job ended: it holds nothing
+            with contextlib.suppress(Exception):  # a lost release heals at the next claim
+                await self.store.release(job.dataset, job.id)
         try:
             if live.process is not None:
                 signal_group(live.process.pid)  # stragglers left in the job's process group
@@ -290,9 +293,6 @@ class JobRunner:
             self.recorder.record(live, "status", {"status": "failed", "error": job.error})
             self.recorder.unrecorded[job.id] = live
         finally:
-            if job.dataset is not None:
-                with contextlib.suppress(Exception):  # a lost release heals at the next claim
-                    await self.store.release(job.dataset, job.id)
             self.running[job.slot].pop(job.id, None)
             self.live.pop(job.id, None)
             live.finished.set()

@@ -27,13 +27,13 @@ from server.bodies.records import (
 )
 from server.http.jobviews import progress_body, public_job
 from server.http.openapi import documented
-from server.http.problems import ProblemError, invalid
 from server.http.redact import redactor_for
+from server.http.renderer import check_resolution, check_view, rendering_limits
 from server.http.requests import read_body
 from server.jobs.live import new_job_id
 from server.jobs.store import Job
 from server.scratch import ScratchDir
-from server.stagecalls import StageCallError, call_stage
+from server.stagecalls import StageCallError, call_stage, stage_problem
 from stages.dataset.layout import RECORD_FILES, images_dir
 
 routes = web.RouteTableDef()
@@ -78,7 +78,12 @@ async def run_dataset_stage(
 
 
 @routes.post("/training/datasets/{dataset_name}/convert")
-@documented("Write TinyLLaVA train.json and val.json for a rendered dataset", body=ConvertRequest)
+@documented(
+    "Write TinyLLaVA train.json and val.json for a rendered dataset",
+    body=ConvertRequest,
+    status=(200, 202),
+    errors=(409,),
+)
 async def convert(request: web.Request) -> web.Response:
     body = await read_body(request, ConvertRequest, required=False)
     prefix = f"data/training/{request.match_info['dataset_name']}"
@@ -99,7 +104,12 @@ async def convert(request: web.Request) -> web.Response:
 
 
 @routes.post("/training/datasets/{dataset_name}/validate")
-@documented("Check every record, image and answer of a converted dataset", body=ValidateRequest)
+@documented(
+    "Check every record, image and answer of a converted dataset",
+    body=ValidateRequest,
+    status=(200, 202),
+    errors=(409,),
+)
 async def validate(request: web.Request) -> web.Response:
     body = await read_body(request, ValidateRequest, required=False)
 
@@ -120,17 +130,18 @@ async def validate(request: web.Request) -> web.Response:
     return await run_dataset_stage(request, "validate", "conversion", body, shape)
 
 
-def _pair_problem(exc: StageCallError, field: str, what: str) -> ProblemError:
-    if exc.is_usage:
-        return invalid(field, f"{what}: {exc.detail}", reason=exc.payload.get("error"))
-    return ProblemError(500, f"{what}: {exc.detail}")
-
-
 @routes.post("/training/generate-pair")
-@documented("One training record (image and conversation) for one model", body=GeneratePairRequest)
+@documented(
+    "One training record (image and conversation) for one model",
+    body=GeneratePairRequest,
+    errors=(404, 504),
+)
 async def generate_pair(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     body = await read_body(request, GeneratePairRequest)
+    rendering = await rendering_limits(request.app)
+    check_view(rendering, body.view, "view")
+    check_resolution(rendering, body.resolution)
     model_id, model_path = registry.requested_model(config, body)
     with ScratchDir(config.renders_dir, "render_views") as work:
         if model_path is None:
@@ -140,7 +151,7 @@ async def generate_pair(request: web.Request) -> web.Response:
         try:
             pair = await call_stage(config, "convert.pair", args, timeout=PAIR_TIMEOUT_S)
         except StageCallError as exc:
-            raise _pair_problem(exc, "model", "no training pair could be made") from exc
+            raise stage_problem(exc, "model", what="no training pair could be made") from exc
     image_path = Path(pair.get("image_path", ""))
     if not image_path.is_absolute():
         image_path = work.path / image_path
@@ -158,7 +169,7 @@ async def generate_pair(request: web.Request) -> web.Response:
 
 
 @routes.post("/validation/training-pair")
-@documented("Validate one training record", body=TrainingPairRequest)
+@documented("Validate one training record", body=TrainingPairRequest, errors=(404, 504))
 async def validate_pair(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     body = await read_body(request, TrainingPairRequest)
@@ -177,7 +188,7 @@ async def validate_pair(request: web.Request) -> web.Response:
         try:
             result = await call_stage(config, "validate.pair", args, timeout=PAIR_TIMEOUT_S)
         except StageCallError as exc:
-            raise _pair_problem(exc, "record", "the record could not be read") from exc
+            raise stage_problem(exc, "record", what="the record could not be read") from exc
         finally:
             shutil.rmtree(work.path, ignore_errors=True)
     return web.json_response({"success": True, **result})

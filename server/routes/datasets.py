@@ -41,7 +41,12 @@ def ensure_disk(path: Path, needed: int, field: str) -> None:
 
 
 @routes.post("/training/datasets/extract")
-@documented("Extract a train/val subset from DeepCAD or the synthetic source", body=ExtractRequest)
+@documented(
+    "Extract a train/val subset from DeepCAD or the synthetic source",
+    body=ExtractRequest,
+    status=202,
+    errors=(409, 504),
+)
 async def extract(request: web.Request) -> web.Response:
     body = await read_body(request, ExtractRequest)
     name = registry.check_name(body.output_name)
@@ -83,8 +88,8 @@ async def _start_extract(
 @routes.get("/training/datasets")
 @documented("List every dataset with its counts, size and status")
 async def list_all(request: web.Request) -> web.Response:
-    items = await registry.list_datasets(request.app[CONFIG], request.app[STORE])
-    return web.json_response({"datasets": items})
+    items, skipped = await registry.list_datasets(request.app[CONFIG], request.app[STORE])
+    return web.json_response({"datasets": items, "skipped": skipped})
 
 
 @routes.get("/training/datasets/{dataset_name}/status")
@@ -127,27 +132,31 @@ async def status(request: web.Request) -> web.Response:
 
 
 @routes.delete("/training/datasets/{dataset_name}")
-@documented("Delete a dataset (refused while a job uses it)")
+@documented("Delete a dataset (refused while a job uses it)", errors=(409,))
 async def delete(request: web.Request) -> web.Response:
     config, store = request.app[CONFIG], request.app[STORE]
     name = registry.check_name(request.match_info["dataset_name"], "dataset_name")
     path = registry.dataset_dir(config, name)
     if not path.is_dir():
         raise not_found("dataset", name)
-    holder = f"{DELETION_PREFIX}{secrets.token_hex(5)}"
-    async with store.reserved(name, holder):  # DatasetBusy (409) while a job holds it
+    token = secrets.token_hex(5)
+    async with store.reserved(name, f"{DELETION_PREFIX}{token}"):  # 409 while a job holds it
+        # Renamed first, in one step: a data root that refuses it loses nothing, and a
+        # dataset is never left half deleted under its own name.
+        doomed = path.with_name(f"{registry.DELETED_PREFIX}{name}-{token}")
         try:
-            await asyncio.to_thread(shutil.rmtree, path)
+            path.rename(doomed)
         except OSError as exc:
             reason = exc.strerror or "storage error"
             raise ProblemError(
                 503, f"the dataset could not be deleted: {reason}", kind="storage-error"
             ) from exc
+    await asyncio.to_thread(shutil.rmtree, doomed, ignore_errors=True)
     return web.json_response({"success": True, "deleted": name})
 
 
 @routes.get("/training/datasets/{dataset_name}/images/{filename}")
-@documented("One rendered image of a dataset (PNG)")
+@documented("One rendered image of a dataset (PNG)", media_type="image/png")
 async def image(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     name = registry.check_name(request.match_info["dataset_name"], "dataset_name")

@@ -25,6 +25,7 @@ routes = web.RouteTableDef()
 
 JOB_STATUSES = ("queued", "running", *TERMINAL)
 LOG_TAIL_MAX = 10_000
+EVENT_ID_MAX = 2**63 - 1  # event ids are SQLite integers
 
 
 @routes.get("/training/jobs/{job_id}/progress")
@@ -34,7 +35,21 @@ async def job_progress(request: web.Request) -> web.Response:
 
 
 @routes.get("/training/jobs")
-@documented("List jobs, newest first, filtered by status, kind or dataset", tag="jobs")
+@documented(
+    "List jobs, newest first, filtered by status, kind or dataset",
+    tag="jobs",
+    query={
+        "status": {
+            "type": "string",
+            "pattern": "^({0})(,({0}))*$".format("|".join(JOB_STATUSES)),
+            "description": "comma-separated statuses",
+        },
+        "kind": {"type": "string", "description": "a job kind: extract, render, train, ..."},
+        "dataset": {"type": "string"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+        "offset": {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+    },
+)
 async def list_jobs(request: web.Request) -> web.Response:
     statuses = [s for s in request.query.get("status", "").split(",") if s]
     unknown = [s for s in statuses if s not in JOB_STATUSES]
@@ -62,7 +77,10 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 @routes.post("/training/jobs/{job_id}/cancel")
 @documented(
-    "Cancel a queued or running job (SIGTERM, then SIGKILL after a grace period)", tag="jobs"
+    "Cancel a queued or running job (SIGTERM, then SIGKILL after a grace period)",
+    tag="jobs",
+    status=202,
+    errors=(409,),
 )
 async def cancel_job(request: web.Request) -> web.Response:
     job = await job_or_404(request)
@@ -76,7 +94,12 @@ async def cancel_job(request: web.Request) -> web.Response:
 
 
 @routes.post("/training/jobs/{job_id}/resume")
-@documented("Resume an interrupted, cancelled or failed render or training job", tag="jobs")
+@documented(
+    "Resume an interrupted, cancelled or failed render or training job",
+    tag="jobs",
+    status=202,
+    errors=(409,),
+)
 async def resume_job(request: web.Request) -> web.Response:
     job = await job_or_404(request)
     try:
@@ -90,7 +113,11 @@ async def resume_job(request: web.Request) -> web.Response:
 
 @routes.get("/training/jobs/{job_id}/events")
 @documented(
-    "Server-Sent Events: every job event, replayed from Last-Event-ID, then live", tag="jobs"
+    "Server-Sent Events: every job event, replayed from Last-Event-ID, then live",
+    tag="jobs",
+    media_type="text/event-stream",
+    query={"last_event_id": {"type": "integer", "minimum": 0, "maximum": EVENT_ID_MAX}},
+    headers={"Last-Event-ID": {"type": "integer", "minimum": 0, "maximum": EVENT_ID_MAX}},
 )
 async def job_events(request: web.Request) -> web.StreamResponse:
     job = await job_or_404(request)
@@ -98,8 +125,10 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or "0"
     try:
         last = int(raw_last)
-    except ValueError as exc:
-        raise invalid("Last-Event-ID", "Last-Event-ID must be an integer") from exc
+    except ValueError:
+        last = -1
+    if not 0 <= last <= EVENT_ID_MAX:
+        raise invalid("Last-Event-ID", f"Last-Event-ID must be an integer from 0 to {EVENT_ID_MAX}")
     redactor = redactor_for(request.app[CONFIG])
     subscription = hub.subscribe(job.id)
     try:
@@ -145,7 +174,11 @@ def _dumps(data: dict[str, Any]) -> str:
 
 
 @routes.get("/training/jobs/{job_id}/log")
-@documented("The last lines of a job's stage log (stderr)", tag="jobs")
+@documented(
+    "The last lines of a job's stage log (stderr)",
+    tag="jobs",
+    query={"tail": {"type": "integer", "minimum": 1, "maximum": LOG_TAIL_MAX, "default": 200}},
+)
 async def job_log(request: web.Request) -> web.Response:
     job = await job_or_404(request)
     tail = query_int(request, "tail", 200, 1, LOG_TAIL_MAX)

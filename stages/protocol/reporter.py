@@ -23,7 +23,9 @@ class Reporter:
     """Emits protocol events, or drives a progress bar, for one stage run.
 
     Counters (``succeeded``, ``failed``, ``warnings``) live here so every stage reports them
-    the same way; ``progress`` events are throttled to a few per second.
+    the same way; ``progress`` events are throttled to a few per second. ``reused`` counts
+    items an earlier attempt did (a resumed run counts them done without work), so time
+    estimates measure only the work this attempt really does.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Reporter:
         self.succeeded = 0
         self.failed = 0
         self.warnings = 0
+        self.reused = 0
         self.extra: dict[str, Any] = {}
         self.skip_reasons: dict[str, int] = {}
         self._last_progress = 0.0
@@ -68,9 +71,12 @@ class Reporter:
 
             self._bar = tqdm(total=self.total, unit=f" {unit}", desc=self.stage, file=sys.stderr)
 
-    def advance(self, ok: bool = True, n: int = 1, **extra: Any) -> None:
-        """Count ``n`` finished items and report progress (throttled)."""
+    def advance(self, ok: bool = True, n: int = 1, reused: bool = False, **extra: Any) -> None:
+        """Count ``n`` finished items (``reused``: done by an earlier attempt) and report
+        progress (throttled)."""
         self.current += n
+        if reused:
+            self.reused += n
         if ok:
             self.succeeded += n
         else:
@@ -94,6 +100,8 @@ class Reporter:
             "failed": self.failed,
             "warnings": self.warnings,
         }
+        if self.reused:
+            fields["reused"] = self.reused
         if self.extra:
             fields["extra"] = dict(self.extra)
         self.emit(EventName.PROGRESS, **fields)

@@ -146,6 +146,7 @@ def render_dataset(
                 reporter.warning(outcome.model_id, outcome.message, outcome.reason)
             reporter.advance(
                 ok=outcome.ok,
+                reused=outcome.skipped,
                 images_rendered=outcome.images_written,
                 skipped_existing=int(outcome.skipped),
             )

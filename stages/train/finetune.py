@@ -225,6 +225,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         )
 
     reporter.start(total_steps, unit="steps")
+    reporter.reused = state.step  # the steps a resumed run does not repeat
     report_progress(reporter, state, config, total_steps, force=True)
     cancel.defer()  # from here a SIGTERM is answered with a checkpoint, between steps
     pending_loss = torch.zeros((), device=runtime.device)
