@@ -3,7 +3,8 @@
 A checkpoint is a directory ``checkpoints/step-NNNNNNNN/`` holding the adapter in peft's own
 format (loadable with ``PeftModel.from_pretrained``), the optimizer, scheduler, scaler and RNG
 states, and ``trainer_state.json`` (where in the data the run is, its counters and history).
-It is written under a temporary name and renamed into place; only the last ``keep_last`` stay.
+It is written under a temporary name and renamed into place; only the last ``keep_last`` stay,
+and the one with the lowest validation loss.
 """
 
 from __future__ import annotations
@@ -20,41 +21,19 @@ from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch import nn
 
-CHECKPOINT_PREFIX = "step-"
-STATE_FILE = "trainer_state.json"
+from stages.train.runs import (
+    CHECKPOINT_PREFIX,
+    STATE_FILE,
+    RunLayout,
+    best_of,
+    checkpoint_dirs,
+    checkpoint_infos,
+)
+
+__all__ = ["CHECKPOINT_PREFIX", "STATE_FILE", "RunLayout", "TrainerState"]
+
 TENSORS_FILE = "training_state.pt"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
-
-
-@dataclass(frozen=True)
-class RunLayout:
-    """The files of one run under its output directory (CKPT_DIR)."""
-
-    root: Path
-
-    @property
-    def config_file(self) -> Path:
-        return self.root / "train_config.json"
-
-    @property
-    def base_model_dir(self) -> Path:
-        return self.root / "base_model"
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def adapter_dir(self) -> Path:
-        return self.root / "adapter"
-
-    @property
-    def loss_curve(self) -> Path:
-        return self.root / "loss_curve.png"
-
-    @property
-    def results_file(self) -> Path:
-        return self.root / "results.json"
 
 
 @dataclass
@@ -115,20 +94,9 @@ class TrainerState:
         self.epoch_samples, self.epoch_tokens, self.epoch_seconds = 0, 0, 0.0
 
 
-def _step_of(path: Path) -> int:
-    return int(path.name[len(CHECKPOINT_PREFIX) :])
-
-
 def list_checkpoints(layout: RunLayout) -> list[Path]:
-    """Complete checkpoints, oldest first (temporary directories start with a dot)."""
-    if not layout.checkpoints_dir.is_dir():
-        return []
-    found = [
-        p
-        for p in layout.checkpoints_dir.iterdir()
-        if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).is_file()
-    ]
-    return sorted(found, key=_step_of)
+    """Complete checkpoints, oldest first."""
+    return checkpoint_dirs(layout)
 
 
 def latest_checkpoint(layout: RunLayout) -> Path | None:
@@ -173,8 +141,10 @@ def save_checkpoint(
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.replace(final)
+    best = best_of(checkpoint_infos(layout))
     for stale in list_checkpoints(layout)[:-keep_last]:
-        shutil.rmtree(stale, ignore_errors=True)
+        if best is None or stale.name != best.name:  # the best is kept for evaluation
+            shutil.rmtree(stale, ignore_errors=True)
     return final
 
 

@@ -75,6 +75,7 @@ from stages.train.metrics import (
 from stages.train.models import load_base_model, resolve_base_model
 from stages.train.optim import build_optimization
 from stages.train.plot import draw_loss_curve
+from stages.train.runs import best_of, checkpoint_infos
 from stages.train.summary import summarize
 from stages.train.tiny import DEFAULT_IMAGE_SIZE, build_tiny_checkpoint
 
@@ -287,6 +288,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
 
     save_adapter(layout.adapter_dir, model, save_extras)
     draw_loss_curve(state.step_losses, state.epochs, layout.loss_curve)
+    best = best_of(checkpoint_infos(layout))
     results = {
         **summarize(state.epochs, state.step_losses),
         "performance": performance(state),
@@ -301,6 +303,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         "base_model": ref.describe(),
         "checkpoint_dir": str(layout.root),
         "adapter_dir": str(layout.adapter_dir),
+        "best_checkpoint": best.as_json(best=True) if best else None,
         "loss_curve": str(layout.loss_curve),
     }
     layout.results_file.write_text(json.dumps(results, indent=2) + "\n")

@@ -35,13 +35,15 @@ def test_identical_code_scores_perfectly() -> None:
     assert scores["curve_accuracy"] == scores["loop_accuracy"] == 1.0
 
 
-def test_iou_is_exact_for_overlapping_boxes() -> None:
-    scores = score_code(box(5.0, 15.0, 2.0), box(0.0, 10.0, 2.0))
-    assert scores["iou"] == pytest.approx(1 / 3, rel=1e-6)
+def test_iou_is_exact_for_normalised_boxes() -> None:
+    # each box is centred and scaled by 1/10 on its own (the shift is normalised away): both
+    # span x [0, 1] and y [0.25, 0.75], one z [0.4, 0.6], the other z [0.3, 0.7]
+    scores = score_code(box(5.0, 15.0, 2.0), box(0.0, 10.0, 4.0))
+    assert scores["iou"] == pytest.approx(0.2 / 0.4, rel=1e-6)
     assert scores["chamfer"] > 0.0
 
 
-def test_chamfer_is_measured_in_the_references_unit_cube() -> None:
+def test_chamfer_is_measured_in_each_shapes_unit_cube() -> None:
     small = score_code(box(0.0, 10.0, 3.0), box(0.0, 10.0, 2.0))["chamfer"]
     large = score_code(box(0.0, 100.0, 30.0, 50.0), box(0.0, 100.0, 20.0, 50.0))["chamfer"]
     assert small > 0.0
