@@ -11,6 +11,7 @@ from server import dataset_registry, hostinfo
 from server.appkeys import CONFIG, HUB, RUNNER, STORE
 from server.config import Config
 from server.http.middleware import build_middlewares, cors_headers, expect_handler
+from server.inference import inference_system
 from server.jobs.hub import EventHub
 from server.jobs.runner import JobRunner
 from server.jobs.store import JobStore
@@ -28,6 +29,7 @@ def create_app(config: Config) -> web.Application:
     if config.cors_origins:
         app.on_response_prepare.append(cors_headers(config.cors_origins))
     app.cleanup_ctx.append(_job_system)
+    app.cleanup_ctx.append(inference_system)  # the model worker, started on first use
     return app
 
 
@@ -43,7 +45,8 @@ def add_routes(app: web.Application, on_expect: Any) -> None:
 
 async def _job_system(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    for folder in (config.var_dir, config.data_root, config.checkpoints_root, config.logs_dir):
+    folders = (config.var_dir, config.data_root, config.checkpoints_root, config.logs_dir)
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     dataset_registry.sweep_deleted(config)
     store = await JobStore.open(config.db_path)

@@ -30,6 +30,10 @@ class Config:
     train_kill_grace_s: float = 120.0
     heartbeat_s: float = 15.0
     workers: int = field(default_factory=_cpu_count)
+    # Reconstruction: how many models the inference worker keeps loaded (least recently used
+    # go first), and how long one reconstruction may take in it before the worker is killed.
+    inference_models: int = 2
+    inference_timeout_s: float = 120.0
     # Python package holding the stage modules every job and short call runs; tests point it
     # at fake stages.
     stages_package: str = "stages"
@@ -49,6 +53,21 @@ class Config:
     @property
     def checkpoints_root(self) -> Path:
         return self.var_dir / "checkpoints"
+
+    @property
+    def evaluations_dir(self) -> Path:
+        """One folder per evaluation job: its scored samples and the generated solids' views."""
+        return self.var_dir / "evaluations"
+
+    @property
+    def exports_dir(self) -> Path:
+        """One folder per export job: the merged model and its archive."""
+        return self.var_dir / "exports"
+
+    @property
+    def inference_dir(self) -> Path:
+        """Scratch folders of reconstructions: the input image, rendered views and meshes."""
+        return self.var_dir / "inference"
 
     @property
     def renders_dir(self) -> Path:
@@ -102,11 +121,25 @@ def parse_args(argv: list[str] | None = None) -> Config:
     )
     p.add_argument("--workers", type=int, default=int(env.get(f"{_ENV}WORKERS", _cpu_count())))
     p.add_argument("--stages-package", default=env.get(f"{_ENV}STAGES_PACKAGE", "stages"))
+    p.add_argument(
+        "--inference-models",
+        type=int,
+        default=int(env.get(f"{_ENV}INFERENCE_MODELS", "2")),
+        help="models the inference worker keeps loaded (least recently used are dropped)",
+    )
+    p.add_argument(
+        "--inference-timeout",
+        type=float,
+        default=float(env.get(f"{_ENV}INFERENCE_TIMEOUT_S", "120")),
+        help="seconds one reconstruction may take before its worker is killed (504)",
+    )
     a = p.parse_args(argv)
     if a.cpu_slots < 1 or a.gpu_slots < 1 or a.workers < 1:
         p.error("slots and workers must be at least 1")
     if min(a.kill_grace, a.train_kill_grace, a.heartbeat) <= 0:
         p.error("grace periods and the heartbeat must be positive")
+    if a.inference_models < 1 or not a.inference_timeout > 0:
+        p.error("--inference-models must be at least 1 and --inference-timeout positive")
     origins = tuple(o.strip() for o in a.cors_origins.split(",") if o.strip())
     return Config(
         host=a.host,
@@ -124,4 +157,6 @@ def parse_args(argv: list[str] | None = None) -> Config:
         heartbeat_s=a.heartbeat,
         workers=a.workers,
         stages_package=a.stages_package,
+        inference_models=a.inference_models,
+        inference_timeout_s=a.inference_timeout,
     )

@@ -12,7 +12,8 @@ from pathlib import Path
 # render folders are a job's output (its input too, while it runs) and are never pruned.
 KEEP_NEWEST = 200
 KEEP_SECONDS = 24 * 3600.0
-PRUNED_PREFIXES = ("render_views_", "pair_")
+# ``inference_`` folders (reconstructions) live under ``inference/``, pruned the same way.
+PRUNED_PREFIXES = ("render_views_", "pair_", "inference_")
 
 
 class ScratchDir:

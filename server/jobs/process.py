@@ -38,8 +38,10 @@ async def spawn_stage(
     args: list[str],
     *,
     stderr: IO[bytes] | int = asyncio.subprocess.PIPE,
+    stdin: int = asyncio.subprocess.DEVNULL,
 ) -> asyncio.subprocess.Process:
-    """Start stage ``name`` with ``args``; stdout is always a pipe of protocol lines."""
+    """Start stage ``name`` with ``args``; stdout is always a pipe of protocol lines. Only a
+    long-lived worker that takes requests (the inference worker) gets a ``stdin`` pipe."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -47,7 +49,7 @@ async def spawn_stage(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         cwd=REPO_ROOT,
         env=stage_env(),
         start_new_session=True,

@@ -1,6 +1,16 @@
 """Every route table of the service, one module per area."""
 
-from server.routes import convert, datasets, jobs, render, system, training
+from server.routes import (
+    convert,
+    datasets,
+    evaluation,
+    exports,
+    inference,
+    jobs,
+    render,
+    system,
+    training,
+)
 
 ROUTE_TABLES = [
     system.routes,
@@ -9,4 +19,7 @@ ROUTE_TABLES = [
     render.routes,
     convert.routes,
     training.routes,
+    evaluation.routes,
+    exports.routes,
+    inference.routes,
 ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +43,12 @@ def images_per_model(views: list[str], options: RenderOptions) -> int:
 
 
 @routes.post("/training/datasets/{dataset_name}/render")
-@documented("Render orthographic views of every model of a dataset", body=DatasetRenderRequest)
+@documented(
+    "Render orthographic views of every model of a dataset",
+    body=DatasetRenderRequest,
+    status=202,
+    errors=(409,),
+)
 async def render_dataset(request: web.Request) -> web.Response:
     config, store = request.app[CONFIG], request.app[STORE]
     name = request.match_info["dataset_name"]
@@ -69,7 +76,11 @@ async def render_dataset(request: web.Request) -> web.Response:
 
 
 @routes.post("/training/render-views")
-@documented("Render one model's views now and return the images", body=RenderViewsRequest)
+@documented(
+    "Render one model's views now and return the images",
+    body=RenderViewsRequest,
+    errors=(404, 504),
+)
 async def render_views(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     body = await read_body(request, RenderViewsRequest)
@@ -114,7 +125,12 @@ async def render_views(request: web.Request) -> web.Response:
 
 
 @routes.post("/training/batch-render")
-@documented("Start a render job over a list of models", body=BatchRenderRequest)
+@documented(
+    "Start a render job over a list of models",
+    body=BatchRenderRequest,
+    status=202,
+    errors=(404, 409),
+)
 async def batch_render(request: web.Request) -> web.Response:
     config, store = request.app[CONFIG], request.app[STORE]
     body = await read_body(request, BatchRenderRequest)
@@ -122,10 +138,8 @@ async def batch_render(request: web.Request) -> web.Response:
     if body.models is not None:
         with ScratchDir(config.renders_dir, "batch") as work:
             batch_id, root = work.id, work.path
-            for index, model in enumerate(body.models):
-                path = model_file(root, f"{index:08d}")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(model))
+            # Up to MAX_BATCH_MODELS files: seconds of writing, off the event loop.
+            await asyncio.to_thread(_write_models, root, body.models)
         args = ["--input", str(root)]
         count, dataset, images_url = len(body.models), None, f"/training/renders/{batch_id}/"
     else:
@@ -153,8 +167,15 @@ async def batch_render(request: web.Request) -> web.Response:
     )
 
 
+def _write_models(root: Path, models: list[dict[str, Any]]) -> None:
+    for index, model in enumerate(models):
+        path = model_file(root, f"{index:08d}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(model))
+
+
 @routes.get("/training/renders/{render_id}/{filename}")
-@documented("An image made by render-views or an inline batch render (PNG)")
+@documented("An image made by render-views or an inline batch render (PNG)", media_type="image/png")
 async def render_image(request: web.Request) -> web.StreamResponse:
     render_id, filename = request.match_info["render_id"], request.match_info["filename"]
     if not SCRATCH_ID.fullmatch(render_id):

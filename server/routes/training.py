@@ -88,7 +88,12 @@ def _checkpoint_dir(request: web.Request, dataset: str, job_id: str) -> Path:
 
 
 @routes.post("/training/test-run")
-@documented("A short LoRA training run that shows whether the loss falls", body=TestRunRequest)
+@documented(
+    "A short LoRA training run that shows whether the loss falls",
+    body=TestRunRequest,
+    status=202,
+    errors=(404, 409, 504),
+)
 async def test_run(request: web.Request) -> web.Response:
     body = await read_body(request, TestRunRequest)
     job, resolved = await _submit_training(request, "training_test", body.dataset, body)
@@ -129,7 +134,12 @@ async def test_run_results(request: web.Request) -> web.Response:
 
 
 @routes.post("/training/start")
-@documented("Start the full LoRA fine-tune of a converted dataset", body=TrainStartRequest)
+@documented(
+    "Start the full LoRA fine-tune of a converted dataset",
+    body=TrainStartRequest,
+    status=202,
+    errors=(404, 409, 504),
+)
 async def start_training(request: web.Request) -> web.Response:
     body = await read_body(request, TrainStartRequest)
     cfg = body.config

@@ -6,14 +6,16 @@ caller's bad input: a ``warning`` event carries its reason, then a UsageError (e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from stages.protocol import Reporter, UsageError
 from stages.render.backend import backend_name
+from stages.render.images import encode_png, write_atomic
 from stages.render.settings import RenderSettings
-from stages.render.task import ModelTask, SolidLoader, load_solid, run_task
+from stages.render.task import ModelTask, SolidLoader, image_path, load_solid, run_task
 
 
 def render_model_file(
@@ -67,3 +69,18 @@ def render_model_file(
         },
         "backend": backend_name(),
     }
+
+
+def draw_solid(
+    renderer: Any, solid: Any, output_dir: Path, stem: str, views: Sequence[str], resolution: int
+) -> dict[str, Path]:
+    """Draw a built solid (a generated program's, say) as ``output_dir/<stem>_<view>.png``
+    with an open OrthoRenderer; returns each view's path. Drawn as the dataset's images are,
+    so the two can be compared side by side."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    images = renderer.render(solid, list(views), resolution)
+    paths = {}
+    for view, pixels in images.items():
+        paths[view] = image_path(output_dir, stem, view)
+        write_atomic(paths[view], encode_png(pixels))
+    return paths

@@ -2,9 +2,11 @@
 
 Behaviours: ``ok`` (counts items, result, done), ``noisy`` (prints lines that are not JSON
 among its events), ``crash`` (writes to stderr and exits 3 without ``done``), ``vanish``
-(exits 0 without ``done``), ``stubborn`` (ignores SIGTERM and starts a child in its process
-group), ``forever`` (counts until cancelled; optional child process). ``--fill PATH`` first
-writes PATH until its disk is full, as a stage that runs out of space would leave it.
+(exits 0 without ``done``), ``stubborn`` (traps SIGTERM and carries on, so only SIGKILL ends
+it; ``--marker PATH`` is written when the first SIGTERM arrives), ``forever`` (counts until
+cancelled; optional child process). ``--pidfile`` is written once the stage is set up (its
+SIGTERM trap included). ``--fill PATH`` first writes PATH until its disk is full, as a stage
+that runs out of space would leave it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,22 @@ def fill_disk(path: str) -> None:
             f.write(block)
 
 
+def trap_sigterm(marker: str | None) -> None:
+    """Survive SIGTERM (a child started later gets the default action back at exec)."""
+
+    def trapped(signum: int, frame: object) -> None:
+        if marker and not os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write(str(os.getpid()))
+
+    signal.signal(signal.SIGTERM, trapped)
+
+
 def body(args: argparse.Namespace, reporter: Reporter, cancel: object) -> dict | None:
     if args.fill:
         fill_disk(args.fill)
+    if args.behaviour == "stubborn":
+        trap_sigterm(args.marker)
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(str(os.getpid()))
@@ -39,8 +54,6 @@ def body(args: argparse.Namespace, reporter: Reporter, cancel: object) -> dict |
         if args.pidfile:
             with open(args.pidfile + ".child", "w") as f:
                 f.write(str(child.pid))
-    if args.behaviour == "stubborn":
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     reporter.start(args.items, "items")
     endless = args.behaviour in ("forever", "stubborn")
     for i in range(10**9 if endless else args.items):
@@ -67,6 +80,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--pidfile")
     parser.add_argument("--child", action="store_true")
+    parser.add_argument("--marker")
     parser.add_argument("--fill")
     return run_stage("fake", parser, body)
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
-from server.appkeys import RUNNER, STORE
-from tests.server.conftest import pid_alive, submit_fake, wait_for_status
+from server.app import create_app
+from server.appkeys import CONFIG, RUNNER, STORE
+from server.jobs import runner as runner_module
+from tests.server.conftest import make_config, pid_alive, submit_fake, wait_for_status
 
 
 async def test_job_completes_with_progress_stats_and_result(client):
@@ -52,11 +56,13 @@ async def test_stage_that_dies_without_done_fails(client):
 
 
 async def _start_forever(
-    client, tmp_path: Path, behaviour: str = "forever"
+    client, tmp_path: Path, behaviour: str = "forever", *extra: str
 ) -> tuple[str, int, int]:
     pidfile = tmp_path / f"{behaviour}.pid"
     job_id = await submit_fake(
-        client, "--behaviour", behaviour, "--delay", "0.05", "--pidfile", str(pidfile), "--child"
+        client,
+        *("--behaviour", behaviour, "--delay", "0.05", "--pidfile", str(pidfile), "--child"),
+        *extra,
     )
     await wait_for_status(client, job_id, ("running",))
     for _ in range(200):
@@ -78,14 +84,33 @@ async def test_cancel_terminates_the_whole_process_group(client, tmp_path):
     assert again.content_type == "application/problem+json"
 
 
-@pytest.mark.slow
-async def test_cancel_escalates_to_sigkill(client, tmp_path):
-    job_id, pid, child = await _start_forever(client, tmp_path, "stubborn")
-    await client.post(f"/training/jobs/{job_id}/cancel")
-    await asyncio.sleep(0.3)
-    assert pid_alive(pid)  # it ignores SIGTERM: still there within the grace period
-    await wait_for_status(client, job_id, ("cancelled",), timeout=15)
+async def test_cancel_sends_sigterm_then_sigkill_after_the_grace(
+    aiohttp_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage that survives SIGTERM is killed, and only once the grace has passed: the stage
+    itself records the SIGTERM it trapped, and the runner's signals to its live process group
+    come as SIGTERM, then SIGKILL no sooner than the grace later."""
+    grace = 1.0
+    client = await aiohttp_client(create_app(make_config(tmp_path / "var", kill_grace_s=grace)))
+    sent: list[tuple[int, float]] = []  # (signal, when) of each signal sent to a live group
+    real_signal_group = runner_module.signal_group
+
+    def recording(pgid: int, sig: int = signal.SIGKILL) -> None:
+        if pid_alive(pgid):  # not the clean-up of stragglers after the stage has exited
+            sent.append((sig, time.monotonic()))
+        real_signal_group(pgid, sig)
+
+    monkeypatch.setattr(runner_module, "signal_group", recording)
+    marker = tmp_path / "sigterm"
+    job_id, pid, child = await _start_forever(client, tmp_path, "stubborn", "--marker", str(marker))
+    assert (await client.post(f"/training/jobs/{job_id}/cancel")).status == 202
+    await wait_for_status(client, job_id, ("cancelled",), timeout=30)
+    assert marker.read_text() == str(pid)  # SIGTERM reached the stage, which carried on
+    assert [sig for sig, _ in sent] == [signal.SIGTERM, signal.SIGKILL]
+    assert sent[1][1] - sent[0][1] >= grace - 0.01
     assert not pid_alive(pid) and not pid_alive(child)
+    done = await client.app[STORE].events_after(job_id, event="done")
+    assert done == []  # it never ended on its own: the SIGKILL ended it
 
 
 async def test_jobs_queue_when_slots_are_full(client, tmp_path):
@@ -108,6 +133,24 @@ async def test_cancel_a_queued_job(client, tmp_path):
     await client.post(f"/training/jobs/{first}/cancel")
     await wait_for_status(client, first, ("cancelled",))
     assert (await wait_for_status(client, second, ("cancelled",)))["status"] == "cancelled"
+
+
+async def test_a_training_job_waits_for_the_gpu_slot_while_cpu_jobs_run(client, tmp_path):
+    """One GPU slot: a second training-kind job stays queued until the first ends, and a CPU
+    job is not held up behind them (its own slot)."""
+    first = await submit_fake(
+        client, "--behaviour", "forever", "--delay", "0.05", slot="gpu", kind="training"
+    )
+    await wait_for_status(client, first, ("running",))
+    second = await submit_fake(client, "--items", "3", slot="gpu", kind="training")
+    cpu = await submit_fake(client, "--items", "3")
+    assert (await wait_for_status(client, cpu, ("completed",)))["status"] == "completed"
+    assert (await wait_for_status(client, second, ("queued",)))["status"] == "queued"
+    assert (await client.post(f"/training/jobs/{first}/cancel")).status == 202
+    assert (await wait_for_status(client, second, ("completed",)))["status"] == "completed"
+    store = client.app[STORE]
+    ended, started = await store.get_job(first), await store.get_job(second)
+    assert started.attempts == 1 and started.started_at >= ended.finished_at
 
 
 async def _read_sse(client, job_id: str, last_event_id: str | None = None) -> list[tuple]:
@@ -144,6 +187,28 @@ async def test_sse_live_then_replay_from_last_event_id(client):
     replay = await _read_sse(client, job_id, str(middle))
     assert [int(e[0]) for e in replay if e[0]] == [i for i in ids if i > middle]
     assert replay[-1][1] == "end"
+
+
+async def test_an_idle_event_stream_sends_heartbeats(client):
+    """A job that prints nothing for a long while still sends bytes down its stream (the
+    configured heartbeat, an SSE comment), so proxies and browsers keep the stream open."""
+    heartbeat = client.app[CONFIG].heartbeat_s
+    job_id = await submit_fake(client, "--behaviour", "forever", "--delay", "3600")
+    await wait_for_status(client, job_id, ("running",))
+    resp = await client.get(f"/training/jobs/{job_id}/events")
+    assert resp.status == 200
+
+    async def first_comment() -> bytes:
+        async for line in resp.content:
+            if line.startswith(b":"):
+                return line
+        raise AssertionError("the stream ended without a heartbeat")
+
+    # Waits for the bytes; the deadline (many heartbeats long, well below the 15 s default)
+    # only turns a missing heartbeat into a failure.
+    assert await asyncio.wait_for(first_comment(), 20 * heartbeat) == b": ping\r\n"
+    await client.post(f"/training/jobs/{job_id}/cancel")
+    await wait_for_status(client, job_id, ("cancelled",))
 
 
 async def test_log_tail(client):

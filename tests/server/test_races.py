@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from server.appkeys import CONFIG, STORE
+from stages.dataset.manifest import STAGES
 from tests.conftest import REPO_ROOT
-from tests.server.conftest import wait_for_status
+from tests.server.conftest import install_dataset, wait_for_status
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,34 @@ async def test_a_dataset_in_use_refuses_other_stages_and_deletion(client, extrac
         assert status == 409, (path, body)
     await client.post(f"/training/jobs/{job_id}/cancel")
     await wait_for_status(client, job_id, ("cancelled",))
+
+
+async def test_a_second_job_on_a_dataset_a_running_job_holds_is_409_naming_it(client):
+    """Every stage is done, so only the hold can refuse: each job-starting route (and a
+    delete) answers 409 dataset-in-use with the holding job, until that job ends."""
+    install_dataset(client.app[CONFIG], "held", *STAGES)
+    resp = await client.post("/training/datasets/held/render", data="{}")
+    assert resp.status == 202, await resp.text()
+    holder = (await resp.json())["job_id"]
+    await wait_for_status(client, holder, ("running",))
+    for method, path, body in (
+        ("POST", "/training/datasets/held/render", {}),
+        ("POST", "/training/datasets/held/convert", {}),
+        ("POST", "/training/datasets/held/validate", {}),
+        ("POST", "/training/test-run", {"dataset": "held"}),
+        ("POST", "/training/start", {"dataset": "held"}),
+        ("DELETE", "/training/datasets/held", None),
+    ):
+        resp = await client.request(method, path, data=None if body is None else json.dumps(body))
+        status, problem = await problem_or_body(resp)
+        assert status == 409, (path, problem)
+        assert problem["type"].endswith("/dataset-in-use") and problem["job_id"] == holder, path
+    jobs = (await (await client.get("/training/jobs?dataset=held")).json())["jobs"]
+    assert [j["job_id"] for j in jobs] == [holder]  # the refused requests left no job behind
+    await client.post(f"/training/jobs/{holder}/cancel")
+    await wait_for_status(client, holder, ("cancelled",))
+    resp = await client.post("/training/datasets/held/convert", data="{}")
+    assert resp.status == 200 and (await resp.json())["status"] == "completed"
 
 
 async def test_a_claim_the_previous_server_left_is_dropped_at_start(aiohttp_client, tmp_path):

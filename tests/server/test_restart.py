@@ -10,11 +10,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import psutil
+import pytest
 
+from stages.dataset.manifest import RENDERING
+from stages.train.checkpoint import STATE_FILE, RunLayout, latest_checkpoint
 from tests.conftest import REPO_ROOT
+from tests.server.conftest import (
+    TRAIN_CONFIG,
+    TRAIN_STEPS,
+    assert_resumed_at,
+    install_converted_dataset,
+    install_dataset,
+    make_config,
+)
 
 
 def free_port() -> int:
@@ -23,11 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(var: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, FAKE_RATE="20")
+def start_server(var: Path, port: int, *flags: str, **env: str) -> subprocess.Popen:
+    """The real service on the fake stages; ``flags`` and ``env`` are added to its own."""
+    env = dict(os.environ, FAKE_RATE="20", **env)
     return subprocess.Popen(
         [sys.executable, "-m", "server", "--port", str(port), "--var", str(var),
-         "--stages-package", "tests.fake_stages"],
+         "--stages-package", "tests.fake_stages", *flags],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -100,6 +113,119 @@ def test_sigkilled_server_leaves_interrupted_jobs_and_no_orphans(tmp_path):
         assert (
             call(port, "POST", f"/training/jobs/{job_id}/resume")[0] == 409
         )  # extract: start anew
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def wait_for(port: int, job_id: str, statuses: tuple[str, ...], timeout: float = 300) -> dict:
+    """The job's progress once its status is one of ``statuses``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = call(port, "GET", f"/training/jobs/{job_id}/progress")[1]
+        if progress["status"] in statuses:
+            return progress
+        assert time.monotonic() < deadline, f"still {progress['status']}, wanted {statuses}"
+        time.sleep(0.1)
+
+
+def wait_for_path(path: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def stored_events(port: int, job_id: str) -> list[tuple[str, dict]]:
+    """Every event of an ended job, read back through its SSE stream."""
+    events, name = [], None
+    url = f"http://127.0.0.1:{port}/training/jobs/{job_id}/events"
+    with urllib.request.urlopen(url, timeout=60) as stream:
+        for raw in stream:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:") and name:
+                if name == "end":
+                    break
+                events.append((name, json.loads(line[5:].strip())))
+                name = None
+    return events
+
+
+def test_queued_jobs_survive_a_restart_and_run_after_it(tmp_path):
+    """One CPU slot: two converts wait behind a running extract when the server is killed;
+    the next server marks the extract interrupted and runs the queued jobs, in order."""
+    var, port = tmp_path / "var", free_port()
+    for name in ("a", "b"):
+        install_dataset(make_config(var), name, RENDERING)
+    # The converts are queued behind the extract, so they outlive any sync wait: 202 at once.
+    server = start_server(var, port, "--cpu-slots", "1", "--sync-wait", "0.1")
+    try:
+        wait_healthy(port)
+        body = {"source": "synthetic", "train_size": 10, "val_size": 2, "output_name": "x"}
+        status, started = call(port, "POST", "/training/datasets/extract", body)
+        assert status == 202, started
+        extract = started["job_id"]
+        wait_for(port, extract, ("running",))
+        queued = []
+        for name in ("a", "b"):
+            status, answer = call(port, "POST", f"/training/datasets/{name}/convert", {})
+            assert status == 202, answer
+            queued.append(answer["job_id"])
+        listing = call(port, "GET", "/training/jobs?status=queued")[1]
+        assert sorted(j["job_id"] for j in listing["jobs"]) == sorted(queued)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+
+        port = free_port()
+        server = start_server(var, port, "--cpu-slots", "1")
+        wait_healthy(port)
+        assert wait_for(port, extract, ("interrupted",), 60)["status"] == "interrupted"
+        ended = [wait_for(port, job_id, ("completed", "failed"), 60) for job_id in queued]
+        assert [e["status"] for e in ended] == ["completed", "completed"]
+        first_end, second_start = ended[0]["finished_at"], ended[1]["started_at"]
+        assert datetime.fromisoformat(first_end) <= datetime.fromisoformat(second_start)
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+@pytest.mark.slow
+def test_training_a_restart_interrupted_resumes_from_its_checkpoint(tmp_path):
+    """The server stops while training is held after step 3: the stage saves a checkpoint at
+    step 3 and the job is ``interrupted``; resumed on the next server it continues after
+    step 3, repeats none, and completes the run."""
+    var, port = tmp_path / "var", free_port()
+    install_converted_dataset(make_config(var), "tr")
+    held = tmp_path / "held"
+    grace = ("--kill-grace", "120", "--train-kill-grace", "120")  # time to save, however slow
+    hold = {"FAKE_TRAIN_HOLD_STEP": "3", "FAKE_TRAIN_HELD": str(held)}
+    server = start_server(var, port, *grace, **hold)
+    try:
+        wait_healthy(port)
+        body = {"dataset": "tr", "config": TRAIN_CONFIG}
+        status, started = call(port, "POST", "/training/start", body)
+        assert status == 202, started
+        job_id = started["job_id"]
+        wait_for_path(held)
+        server.terminate()  # a restart: the server stops its jobs before it exits
+        server.wait(180)
+
+        port = free_port()
+        server = start_server(var, port, *grace)
+        wait_healthy(port)
+        progress = call(port, "GET", f"/training/jobs/{job_id}/progress")[1]
+        assert progress["status"] == "interrupted", progress
+        checkpoint = latest_checkpoint(RunLayout(var / "checkpoints" / "tr" / job_id))
+        assert checkpoint is not None
+        assert json.loads((checkpoint / STATE_FILE).read_text())["step"] == 3
+        status, resumed = call(port, "POST", f"/training/jobs/{job_id}/resume")
+        assert status == 202, resumed
+        assert wait_for(port, job_id, ("completed", "failed"))["status"] == "completed"
+        assert_resumed_at(stored_events(port, job_id), 3)
+        status = call(port, "GET", f"/training/{job_id}/status")[1]
+        assert status["result"]["steps"] == status["progress"]["total_steps"] == TRAIN_STEPS
     finally:
         server.kill()
         server.wait(10)

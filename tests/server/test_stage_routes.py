@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 
 import pytest
+import torch
 from PIL import Image
 
 from server.app import create_app
@@ -82,9 +82,10 @@ async def test_render_conversion_and_training_requests_are_checked(real):
     converted = await resp.json()
     assert converted["status"] == "completed" and converted["output"]["train_conversations"] > 0
 
+    accelerators = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    absent = [device for device, present in accelerators.items() if not present]
     for change, field in [
-        ({"device": "mps"}, "device"),
-        ({"device": "cuda"}, "device"),
+        *(({"device": device}, "device") for device in absent),  # this host lacks them
         ({"base_model": "nobody/no-such-model"}, "base_model"),
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 0}, "batch_size"),
@@ -160,42 +161,3 @@ async def test_dataset_lifecycle_listing_and_delete(real):
     assert resp.status == 200
     assert (await (await real.get("/training/datasets")).json())["datasets"] == []
     await problem(await real.get(f"/training/datasets/{name}/status"), 404)
-
-
-@pytest.mark.slow
-async def test_training_cancel_and_resume_over_http(real):
-    name = await extract(real, "tr", 4, 1)
-    render = {"views": ["front", "top"], "resolution": 64}
-    resp = await real.post(f"/training/datasets/{name}/render", data=json.dumps(render))
-    await wait_for_status(real, (await resp.json())["job_id"], ("completed",), timeout=120)
-    convert = {"max_answer_tokens": 8192}
-    resp = await real.post(f"/training/datasets/{name}/convert", data=json.dumps(convert))
-    assert resp.status == 200 and (await resp.json())["status"] == "completed"
-
-    config = {"epochs": 3, "batch_size": 1, "lora_r": 4, "lora_alpha": 8, "device": "cpu",
-              "learning_rate": 0.01}  # fmt: skip
-    resp = await real.post("/training/start", data=json.dumps({"dataset": name, "config": config}))
-    assert resp.status == 202, await resp.text()
-    started = await resp.json()
-    job_id = started["job_id"]
-    assert started["checkpoint_dir"] == f"checkpoints/{name}/{job_id}"
-    for _ in range(600):
-        status = await (await real.get(f"/training/{job_id}/status")).json()
-        if status["progress"]["current_step"] >= 2:
-            break
-        await asyncio.sleep(0.1)
-    assert status["status"] == "training"
-    assert (await real.post(f"/training/jobs/{job_id}/cancel")).status == 202
-    await wait_for_status(real, job_id, ("cancelled",), timeout=120)
-
-    resp = await real.post(f"/training/jobs/{job_id}/resume")
-    assert resp.status == 202, await resp.text()
-    done = await wait_for_status(real, job_id, ("completed", "failed"), timeout=300)
-    assert done["status"] == "completed", done
-    status = await (await real.get(f"/training/{job_id}/status")).json()
-    progress = status["progress"]
-    assert progress["current_step"] == progress["total_steps"] > 2
-    assert status["metrics"]["current_loss"] is not None
-    assert status["result"]["steps"] == progress["total_steps"]
-    adapter = real.app[CONFIG].checkpoints_root / name / job_id / "adapter"
-    assert adapter.is_dir()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +26,37 @@ from tests.conftest import REPO_ROOT
 from tests.train.helpers import TRAIN_ARGS, events_of, run_cli
 
 
-def _cancel_after_first_step(argv: list[str]) -> tuple[int, list[dict[str, Any]]]:
-    """Run the stage as a process and send SIGTERM once its first optimizer step is logged."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stages.train", *argv, "--progress", "json"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    events = []
-    for line in process.stdout:
-        events.append(json.loads(line))
-        if events[-1]["event"] == "metric":
-            process.send_signal(signal.SIGTERM)
-            break
-    events += [json.loads(line) for line in process.stdout]
-    return process.wait(timeout=300), events
+def _cancel_at_step(argv: list[str], step: int, work: Path) -> tuple[int, list[dict[str, Any]]]:
+    """Run the stage as a process held after optimizer step ``step`` (the test's wrapper of the
+    real stage) and send SIGTERM while it waits there: the signal lands at a known step."""
+    held, log = work / "held", work / "events.jsonl"
+    env = dict(os.environ, FAKE_TRAIN_HOLD_STEP=str(step), FAKE_TRAIN_HELD=str(held))
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_stages.train", *argv, "--progress", "json"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + 300
+    while not held.exists():
+        assert process.poll() is None, "the stage ended before reaching the step"
+        assert time.monotonic() < deadline, "the stage never reached the step"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=300)
+    return code, [json.loads(line) for line in log.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
 def cancelled_run(
     tmp_path_factory: pytest.TempPathFactory, golden_dataset: Path
 ) -> tuple[Path, int, list[dict[str, Any]]]:
-    output = tmp_path_factory.mktemp("cancel") / "ckpt"
+    work = tmp_path_factory.mktemp("cancel")
+    output = work / "ckpt"
     argv = ["--dataset", str(golden_dataset), "--output", str(output), *TRAIN_ARGS]
-    code, events = _cancel_after_first_step(argv)
+    code, events = _cancel_at_step(argv, 1, work)
     return output, code, events
 
 
@@ -64,7 +70,9 @@ def test_sigterm_saves_a_loadable_checkpoint_mid_epoch(
     checkpoint = latest_checkpoint(RunLayout(output))
     assert checkpoint is not None
     state = TrainerState(**json.loads((checkpoint / STATE_FILE).read_text()))
-    assert state.epoch == 0 and 0 < state.batches_done < 5  # stopped inside the first epoch
+    # saved at the step the signal arrived in, inside the first epoch, and nothing trained after
+    assert (state.step, state.epoch, state.batches_done) == (1, 0, 1)
+    assert [m["step"] for m in events_of(events, "metric")] == [1]
     bundle = load_base_model(resolve_base_model(str(output / "base_model")))
     model = PeftModel.from_pretrained(bundle.model, str(checkpoint))
     assert any("lora_A" in name for name, _ in model.named_parameters())

@@ -29,6 +29,13 @@ from stages.train.tinyllava.weights import save_tensors
 
 ADAPTER_CONFIG = "adapter_config.json"
 GENERATION_CONFIG = "generation_config.json"
+# The tokenizer files a TinyLLaVA checkpoint ships (a SentencePiece Llama-2 tokenizer): copied
+# from the base byte for byte, since training never changes the tokenizer and transformers'
+# own save writes another format (tokenizer.json) that TinyLLaVA's slow tokenizer cannot read.
+TOKENIZER_FILES = (
+    "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "tokenizer.json",
+)  # fmt: skip
 
 
 def adapter_base_model(adapter_dir: Path) -> str:
@@ -56,7 +63,12 @@ def save_tinyllava_checkpoint(
     raw["torch_dtype"] = str(dtype).removeprefix("torch.")
     (tmp / CONFIG_FILE).write_text(json.dumps(raw, indent=2) + "\n")
     save_tensors(model, tmp, dtype)
-    bundle.tokenizer.save_pretrained(tmp)
+    shipped = [config.directory / name for name in TOKENIZER_FILES]
+    shipped = [path for path in shipped if path.is_file()]
+    for path in shipped:
+        shutil.copyfile(path, tmp / path.name)
+    if not shipped:
+        bundle.tokenizer.save_pretrained(tmp)
     bundle.image_processor.save_pretrained(tmp)
     if (config.directory / GENERATION_CONFIG).is_file():
         shutil.copyfile(config.directory / GENERATION_CONFIG, tmp / GENERATION_CONFIG)

@@ -74,10 +74,15 @@ class TinyLlavaModel(nn.Module):
         past_key_values: Any = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
+        position_ids: Tensor | None = None,
     ) -> CausalLMOutputWithPast:
+        """``position_ids`` (``[B, S]``) with a zero-padded ``attention_mask`` decode a
+        left-padded batch; each row's image placeholders are replaced in order, so padding on
+        the left moves them, never mixes them."""
         output = self.language_model(
             inputs_embeds=self.embed(input_ids, pixel_values),
             attention_mask=attention_mask,
+            position_ids=position_ids,
             past_key_values=past_key_values,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,

@@ -123,15 +123,14 @@ class RMSNorm(nn.Module):
         return normed.type_as(x) * self.weight
 
 
-def rotary_tables(
-    start: int, length: int, head_dim: int, base: float, dtype: torch.dtype, device: Any
-) -> Tensor:
-    """cos and sin (``[2, length, head_dim]``) for positions start..start+length-1."""
-    exponents = torch.arange(0, head_dim, 2, device=device, dtype=dtype) / head_dim
+def rotary_tables(positions: Tensor, head_dim: int, base: float, dtype: torch.dtype) -> Tensor:
+    """cos and sin (``[2, B, 1, S, head_dim]``, broadcast over heads) for ``positions``
+    (``[B, S]``, or ``[1, S]`` shared by the batch): per row, so left-padded rows rotate
+    from their own first token."""
+    exponents = torch.arange(0, head_dim, 2, device=positions.device, dtype=dtype) / head_dim
     inv_freq = 1.0 / (base**exponents)
-    positions = torch.arange(start, start + length, device=device, dtype=dtype)
-    angles = torch.outer(positions, inv_freq)
-    angles = torch.cat((angles, angles), dim=-1)
+    angles = positions.to(dtype)[..., None] * inv_freq
+    angles = torch.cat((angles, angles), dim=-1)[:, None]
     return torch.stack((angles.cos(), angles.sin()))
 
 
@@ -238,14 +237,18 @@ def attention_mask_for(
     attention_mask: Tensor | None, length: int, past: int, device: Any
 ) -> Tensor | None:
     """A boolean ``[B, 1, S, T]`` mask (causal, padded keys hidden), or None when SDPA's own
-    causal path applies (no padding and no cached prefix, or a single new token)."""
+    causal path applies (no padding and no cached prefix, or a single new token). A padding
+    query still sees itself: a row with no key at all is zeros in torch's CPU kernels but need
+    not be in others, and a NaN in a padded key's value poisons every row (0 * NaN) even
+    where that key is masked."""
     if attention_mask is None and (past == 0 or length == 1):
         return None
     total = past + length
     causal = torch.ones(length, total, dtype=torch.bool, device=device).tril(diagonal=past)
     if attention_mask is None:
         return causal[None, None]
-    return causal[None, None] & attention_mask.bool()[:, None, None, :total]
+    itself = causal & ~causal.tril(diagonal=past - 1)
+    return (causal & attention_mask.bool()[:, None, None, :total]) | itself
 
 
 class OpenElmModel(nn.Module):
@@ -265,17 +268,18 @@ class OpenElmModel(nn.Module):
         inputs_embeds: Tensor,
         attention_mask: Tensor | None = None,
         cache: OpenElmCache | None = None,
+        position_ids: Tensor | None = None,
     ) -> Tensor:
         length = inputs_embeds.shape[1]
         past = cache.get_seq_length() if cache is not None else 0
         device = inputs_embeds.device
+        if position_ids is None:  # no padding: positions follow the cache
+            position_ids = torch.arange(past, past + length, device=device)[None]
         tables = rotary_tables(
-            past,
-            length,
+            position_ids,
             self.dims.head_dim,
             self.dims.rope_base,
             compute_dtype(inputs_embeds.dtype),
-            device,
         )
         mask = attention_mask_for(attention_mask, length, past, device)
         hidden = inputs_embeds
@@ -317,11 +321,16 @@ class OpenElmForCausalLM(nn.Module):
         past_key_values: OpenElmCache | None = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
+        position_ids: Tensor | None = None,
     ) -> CausalLMOutputWithPast:
+        """``attention_mask`` (``[B, past + S]``, zeros on padding) and ``position_ids``
+        (``[B, S]``) let left-padded batches decode with the cache."""
         cache = past_key_values
         if use_cache and cache is None:
             cache = OpenElmCache(len(self.transformer.layers))
-        hidden = self.transformer(inputs_embeds, attention_mask, cache if use_cache else None)
+        hidden = self.transformer(
+            inputs_embeds, attention_mask, cache if use_cache else None, position_ids
+        )
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         weight = self.transformer.token_embeddings.weight if self.lm_head is None else None

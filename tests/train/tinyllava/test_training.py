@@ -127,7 +127,7 @@ def test_the_trained_adapter_is_evaluated_on_validation_records(
 ) -> None:
     from stages.train.evaluate import main as evaluate_main
 
-    generations = trained["root"] / "generations.jsonl"
+    generations = trained["root"] / "evaluation"
     argv = [
         "--checkpoint", str(trained["checkpoint"]), "--adapter", str(trained["run"] / "adapter"),
         "--dataset", str(trained["data"]), "--samples", "2", "--max-new-tokens", "12",
@@ -138,7 +138,7 @@ def test_the_trained_adapter_is_evaluated_on_validation_records(
     result = next(e for e in events if e["event"] == "result")
     assert result["count"] == 2
     assert 0.0 <= result["parse_rate"] <= 1.0 and 0.0 <= result["invalid_ratio"] <= 1.0
-    rows = [json.loads(line) for line in generations.read_text().splitlines()]
+    rows = [json.loads(line) for line in (generations / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 2
     assert all(row["new_tokens"] <= 12 and isinstance(row["generated"], str) for row in rows)
 
