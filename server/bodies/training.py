@@ -73,6 +73,8 @@ class TrainingConfigBody(StageBody):
     keep_last: StrictInt | None = Field(default=None, ge=1, le=100)
     train_samples: StrictInt | None = Field(default=None, ge=1)
     val_samples: StrictInt | None = Field(default=None, ge=1)
+    eval_samples: StrictInt | None = Field(default=None, ge=0, le=10_000)
+    eval_every_epochs: StrictInt | None = Field(default=None, ge=0, le=1000)
     seed: StrictInt | None = Seed
 
 

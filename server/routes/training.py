@@ -167,7 +167,9 @@ async def training_status(request: web.Request) -> web.Response:
         if m.get("kind") != "epoch" and m.get("train_loss") is not None
     ]
     val_losses = [m["val_loss"] for m in metrics if m.get("val_loss") is not None]
-    last = metrics[-1] if metrics else {}
+    evaluations = [m for m in metrics if m.get("kind") == "evaluation"]
+    trained = [m for m in metrics if m.get("kind") != "evaluation"]
+    last = trained[-1] if trained else {}
     remaining = remaining_seconds(job)
     return web.json_response(
         {
@@ -190,6 +192,11 @@ async def training_status(request: web.Request) -> web.Response:
                 "learning_rate": last.get("lr"),
                 "samples_per_s": last.get("samples_per_s"),
             },
+            # Scores of generated code (the best checkpoint at the end, and every N epochs
+            # when asked): invalid ratio, IoU, Chamfer, as the evaluation endpoints report.
+            "evaluation": evaluations[-1] if evaluations else None,
+            "evaluations": evaluations,
+            "best_checkpoint": (job.result or {}).get("best_checkpoint"),
             "estimated_remaining": human_duration(remaining),
             "estimated_remaining_s": None if remaining is None else round(remaining, 1),
             "checkpoint_dir": str(Path("checkpoints") / (job.dataset or "") / job.id),

@@ -57,6 +57,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--compile", choices=COMPILE_CHOICES, help="torch.compile decoder layers (auto: on CUDA)"
     )
     p.add_argument("--num-workers", type=int, help="DataLoader worker processes")
+    p.add_argument(
+        "--eval-samples", type=int, help="score the best checkpoint on N validation records"
+    )
+    p.add_argument("--eval-every-epochs", type=int, help="also score the model every N epochs")
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -76,6 +76,8 @@ class TrainConfig:
     group_by_length: bool = False
     compile: str = "auto"
     num_workers: int | None = None
+    eval_samples: int = 0  # validation records the best checkpoint is scored on at the end
+    eval_every_epochs: int = 0  # also score the model every N epochs (0: off)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -111,6 +113,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "save_every_steps": 500,
         "keep_last": 3,
         "group_by_length": True,
+        "eval_samples": 8,
     },
 }
 
@@ -179,6 +182,13 @@ def validate(c: TrainConfig) -> None:
     )
     _require(c.max_length >= 32, "max_length", "must be at least 32 tokens")
     _require(c.save_every_steps >= 0, "save_every_steps", "must be 0 (off) or more")
+    _require(c.eval_samples >= 0, "eval_samples", "must be 0 (off) or more")
+    _require(c.eval_every_epochs >= 0, "eval_every_epochs", "must be 0 (off) or more")
+    _require(
+        not c.eval_every_epochs or c.eval_samples > 0,
+        "eval_every_epochs",
+        "needs eval_samples of at least 1",
+    )
     _require(c.num_workers is None or c.num_workers >= 0, "num_workers", "must be 0 or more")
     _require(bool(c.base_model.strip()), "base_model", "must not be empty")
 

@@ -187,11 +187,8 @@ def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> d
 
     reporter.start(len(records), unit="samples")
     reporter.advance(n=len(records) - len(todo), reused=True)
-    session = GenerationSession(args, reporter)
-    on_row = _row_writer(log, images_dir, args.render_resolution, reporter) if log else None
-    rows = score_generations(
-        generate_in_batches(todo, session.generate_many, args.batch_size), reporter, on_row
-    )
+    session = GenerationSession.load(args)
+    rows = score_with(session, todo, reporter, args.batch_size, log, args.render_resolution)
     kept = [row for row in done if row["id"] in {r.id for r in records}]
     return {
         **summarize_rows(kept + rows),
@@ -205,24 +202,45 @@ def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> d
     }
 
 
-class GenerationSession:
-    """The model, loaded once, generating batches and timing them (generation alone)."""
+def score_with(
+    session: GenerationSession,
+    records: list[Any],
+    reporter: Reporter,
+    batch_size: int,
+    log: SampleLog | None = None,
+    render_resolution: int = DEFAULT_RENDER_RESOLUTION,
+) -> list[dict[str, Any]]:
+    """Generate for ``records`` in batches and score each; with ``log``, every row is written
+    as it is scored, its generated solid drawn beside its reference's views."""
+    images_dir = records[0].image.parent if records else Path()
+    on_row = _row_writer(log, images_dir, render_resolution, reporter) if log else None
+    batches = generate_in_batches(records, session.generate_many, batch_size)
+    return score_generations(batches, reporter, on_row)
 
-    def __init__(self, args: argparse.Namespace, reporter: Reporter) -> None:
+
+class GenerationSession:
+    """A loaded model generating batches, timing them (generation alone)."""
+
+    def __init__(self, bundle: Any, model: Any, runtime: Any, max_new_tokens: int) -> None:
+        self.bundle, self.model, self.runtime = bundle, model, runtime
+        self.max_new_tokens = max_new_tokens
+        self.seconds = 0.0
+        self.records = 0
+        self.tokens = 0
+
+    @classmethod
+    def load(cls, args: argparse.Namespace) -> GenerationSession:
+        """The base model with the adapter merged in, on the device asked for."""
         from stages.train.devices import resolve_runtime
         from stages.train.lora import load_adapter
         from stages.train.models import load_base_model, resolve_base_model
 
-        self.args = args
-        self.runtime = resolve_runtime(args.device, args.precision)
-        self.bundle = load_base_model(resolve_base_model(args.checkpoint), self.runtime.dtype)
-        model = self.bundle.model
+        runtime = resolve_runtime(args.device, args.precision)
+        bundle = load_base_model(resolve_base_model(args.checkpoint), runtime.dtype)
+        model = bundle.model
         if args.adapter is not None:
-            model = load_adapter(self.bundle, args.adapter).merge_and_unload()
-        self.model = model.to(self.runtime.device).eval()
-        self.seconds = 0.0
-        self.records = 0
-        self.tokens = 0
+            model = load_adapter(bundle, args.adapter).merge_and_unload()
+        return cls(bundle, model.to(runtime.device).eval(), runtime, args.max_new_tokens)
 
     def _precision(self) -> contextlib.AbstractContextManager[Any]:
         import torch
@@ -241,9 +259,8 @@ class GenerationSession:
             images = [stack.enter_context(Image.open(record.image)) for record in chunk]
             humans = [record.human for record in chunk]
             out = generate_batch(
-                self.bundle, self.model, images, humans, self.args.max_new_tokens,
-                self.runtime.device,
-            )  # fmt: skip
+                self.bundle, self.model, images, humans, self.max_new_tokens, self.runtime.device
+            )
         self.seconds += time.perf_counter() - started
         self.records += len(chunk)
         self.tokens += sum(len(generation.token_ids) for _text, generation in out)

@@ -27,12 +27,15 @@ import time
 from typing import Any
 
 import torch
+from peft import set_peft_model_state_dict
+from safetensors.torch import load_file
 from torch import nn
 
 from stages.dataset.layout import images_dir
 from stages.protocol import CancelFlag, Reporter, StageCancelled
 from stages.train.bundle import BaseModelRef, VlmBundle
 from stages.train.checkpoint import (
+    ADAPTER_WEIGHTS,
     RunLayout,
     TrainerState,
     latest_checkpoint,
@@ -76,6 +79,7 @@ from stages.train.models import load_base_model, resolve_base_model
 from stages.train.optim import build_optimization
 from stages.train.plot import draw_loss_curve
 from stages.train.runs import best_of, checkpoint_infos
+from stages.train.self_eval import score_model
 from stages.train.summary import summarize
 from stages.train.tiny import DEFAULT_IMAGE_SIZE, build_tiny_checkpoint
 
@@ -277,6 +281,12 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         state.start_next_epoch()
         checkpoint_now()
         draw_loss_curve(state.step_losses, state.epochs, layout.loss_curve)
+        every = config.eval_every_epochs
+        if every and state.epoch % every == 0 and state.epoch < config.epochs:
+            score_model(
+                bundle, model, runtime, config, layout, reporter,
+                label=f"epoch-{state.epoch}", step=state.step, epoch=state.epoch,
+            )  # fmt: skip
         report_progress(reporter, state, config, total_steps, force=True)
         if cancel.requested:
             raise StageCancelled()
@@ -289,6 +299,14 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
     save_adapter(layout.adapter_dir, model, save_extras)
     draw_loss_curve(state.step_losses, state.epochs, layout.loss_curve)
     best = best_of(checkpoint_infos(layout))
+    evaluation = None
+    if config.eval_samples:  # the checkpoint a user would pick: the best, not the last
+        if best is not None:
+            set_peft_model_state_dict(model, load_file(best.path / ADAPTER_WEIGHTS))
+        evaluation = score_model(
+            bundle, model, runtime, config, layout, reporter,
+            label=best.name if best else "final", step=state.step, epoch=state.epoch,
+        )  # fmt: skip
     results = {
         **summarize(state.epochs, state.step_losses),
         "performance": performance(state),
@@ -304,6 +322,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         "checkpoint_dir": str(layout.root),
         "adapter_dir": str(layout.adapter_dir),
         "best_checkpoint": best.as_json(best=True) if best else None,
+        "evaluation": evaluation,
         "loss_curve": str(layout.loss_curve),
     }
     layout.results_file.write_text(json.dumps(results, indent=2) + "\n")

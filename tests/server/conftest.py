@@ -59,7 +59,8 @@ def install_dataset(config: Config, name: str, *completed: str) -> Path:
 
 # A full training run of the tiny model over HTTP in seconds: 4 records, 2 epochs, 8 steps.
 TRAIN_CONFIG = {"epochs": 2, "batch_size": 1, "gradient_accumulation": 1, "lora_r": 4,
-                "lora_alpha": 8, "device": "cpu", "train_samples": 4, "val_samples": 1}  # fmt: skip
+                "lora_alpha": 8, "device": "cpu", "train_samples": 4, "val_samples": 1,
+                "eval_samples": 1}  # fmt: skip
 TRAIN_STEPS = 8
 
 

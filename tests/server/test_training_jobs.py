@@ -75,3 +75,13 @@ async def test_training_cancel_and_resume_over_http(
     assert status["metrics"]["current_loss"] is not None
     assert status["result"]["steps"] == TRAIN_STEPS
     assert (run_dir / "adapter").is_dir()
+    # The run scored its best checkpoint (by validation loss) on a validation record.
+    best = status["best_checkpoint"]
+    listing = await (await client.get(f"/training/{job_id}/checkpoints")).json()
+    scored = [c for c in listing["checkpoints"] if c["val_loss"] is not None]
+    assert best["name"] == min(scored, key=lambda c: c["val_loss"])["name"] == listing["best"]
+    evaluation = status["evaluation"]
+    assert evaluation["kind"] == "evaluation" and evaluation["count"] == 1
+    assert evaluation["checkpoint"] == best["name"]
+    assert 0.0 <= evaluation["invalid_ratio"] <= 1.0
+    assert status["result"]["evaluation"]["count"] == 1

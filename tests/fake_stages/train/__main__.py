@@ -35,7 +35,9 @@ def hold_at(step: int, held: Path) -> None:
         return run_training(config, reporter, cancel)
 
     def report(reporter: Reporter, state: Any, config: Any, total: int, force: bool) -> None:
-        report_progress(reporter, state, config, total, force)
+        # The held step is always reported (not throttled): the test reads it as where the
+        # first attempt stopped.
+        report_progress(reporter, state, config, total, force or state.step == step)
         if force or state.step != step or held.exists():  # forced: a start or an epoch end
             return
         written = held.with_name(held.name + ".tmp")
