@@ -100,6 +100,8 @@ def print_summary(client: PipelineClient, out: dict[str, Any], var: Path) -> Non
             f"training: final loss {metrics['current_loss']:.3f}, "
             f"validation loss {metrics['val_loss']:.3f}"
         )
+    if "evaluation" in out:
+        print_evaluation(out["evaluation"], out["reconstruct"])
     validation = out["validate"]
     stats = validation["stats"]
     print(
@@ -112,6 +114,29 @@ def print_summary(client: PipelineClient, out: dict[str, Any], var: Path) -> Non
     if "training" in out:
         print(f"  checkpoints  {var / out['training']['checkpoint_dir']}")
     print(f"  job store    {var / 'jobs.sqlite3'}")
+
+
+def print_evaluation(evaluation: dict[str, Any], reconstruct: dict[str, Any]) -> None:
+    """The trained model's scores on the validation records, and its one reconstruction."""
+    s = evaluation["summary"]
+
+    def stat(metric: str, which: str) -> str:
+        value = (s.get(metric) or {}).get(which)
+        return "n/a" if value is None else f"{value:.3f}"
+
+    print(
+        f"evaluation ({evaluation['checkpoint']['checkpoint']} checkpoint, {s['count']} val "
+        f"records): invalid ratio {s['invalid_ratio']:.2f}, parse rate {s['parse_rate']:.2f}, "
+        f"IoU mean {stat('iou', 'mean')}, Chamfer x1000 median {stat('chamfer', 'median')}, "
+        f"{s['records_per_s']:.2f} records/s"
+    )
+    solid = reconstruct.get("solid") or {}
+    built = f"volume {solid.get('volume_mm3', 0):.1f} mm3" if reconstruct["builds"] else (
+        f"not built: {(reconstruct.get('error') or {}).get('reason')}")  # fmt: skip
+    print(
+        f"reconstruct {reconstruct['image']}: parses {reconstruct['parses']}, builds "
+        f"{reconstruct['builds']}, {built}, views {len(reconstruct.get('views') or [])}"
+    )
 
 
 async def drive(args: argparse.Namespace, base_url: str, var: Path) -> int:
@@ -142,6 +167,7 @@ async def drive(args: argparse.Namespace, base_url: str, var: Path) -> int:
                 "learning_rate": 0.01,
                 "device": "auto",
             },
+            evaluate={"samples": args.eval_samples, "device": "auto"},
         )
     except PipelineError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
@@ -179,6 +205,7 @@ def main() -> int:
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--test-samples", type=int, default=100)
     parser.add_argument("--test-val-samples", type=int, default=20)
+    parser.add_argument("--eval-samples", type=int, default=24, help="val records scored")
     args = parser.parse_args()
     var = Path(args.var).resolve()
     var.mkdir(parents=True, exist_ok=True)

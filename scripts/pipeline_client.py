@@ -135,9 +135,12 @@ class PipelineClient:
         training: dict[str, Any] | None,
         train_when: tuple[str, ...] = ("excellent", "good"),
         convert_options: dict[str, Any] | None = None,
+        evaluate: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run every stage; the full training starts only when the test-run's convergence
-        is one of ``train_when`` (the spec's frontend asks for "excellent")."""
+        is one of ``train_when`` (the spec's frontend asks for "excellent"). With
+        ``evaluate``, the trained model is then scored on the validation records and asked
+        once to reconstruct a validation image."""
         out: dict[str, Any] = {"dataset": name}
         t0 = time.monotonic()
         extract = await self.call(
@@ -207,9 +210,52 @@ class PipelineClient:
             out["training"] = {**status, "checkpoint_dir": start["checkpoint_dir"]}
         elif training is not None:
             self.on_message(f"convergence is {convergence!r}: full training not started")
+        if evaluate is not None and "training" in out:
+            out.update(await self._evaluate(name, out["training"]["job_id"], evaluate))
         out["datasets"] = await self.call("GET", "/training/datasets")
         out["status"] = await self.call("GET", f"/training/datasets/{name}/status")
         return out
+
+    async def _evaluate(self, name: str, job_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Score the trained checkpoint, then reconstruct the first scored record's image."""
+        t0 = time.monotonic()
+        body = {"dataset": name, "checkpoint": job_id, **options}
+        started = await self.call("POST", "/training/evaluate", body)
+        await self.follow(started["job_id"], "evaluate")
+        evaluation = await self.call("GET", f"/training/evaluations/{started['job_id']}")
+        if evaluation["status"] != "completed":
+            raise PipelineError(f"evaluation {evaluation['status']}: {evaluation.get('error')}")
+        summary = evaluation["summary"]
+        invalid = round(summary["count"] * (summary["invalid_ratio"] or 0))
+        self._record("evaluate", started["job_id"], summary["count"], invalid, t0, "samples")
+        t0 = time.monotonic()
+        sample = evaluation["samples"][0]
+        image = await self.download(f"/training/datasets/{name}/images/{sample['image']}")
+        query = {"checkpoint": job_id, "max_new_tokens": str(options.get("max_new_tokens", 512))}
+        reconstruct = await self.post_image("/inference/reconstruct", image, query)
+        self._record("reconstruct", None, 1, 0 if reconstruct["builds"] else 1, t0, "images")
+        return {"evaluation": evaluation, "reconstruct": {**reconstruct, "image": sample["image"]}}
+
+    async def download(self, path: str) -> bytes:
+        async with (
+            aiohttp.ClientSession(headers=self._headers()) as session,
+            session.get(self.base_url + path) as resp,
+        ):
+            if resp.status != 200:
+                raise PipelineError(f"GET {path} -> {resp.status}")
+            return await resp.read()
+
+    async def post_image(self, path: str, image: bytes, query: dict[str, str]) -> Any:
+        """A raw PNG body with the parameters in the query string."""
+        headers = {**self._headers(), "Content-Type": "image/png"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.post(self.base_url + path, data=image, params=query) as resp,
+        ):
+            data = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise PipelineError(f"POST {path} -> {resp.status}: {data.get('detail')}")
+            return data
 
     async def _finish_stage(self, stage: str, job_id: str, unit: str, t0: float) -> dict[str, Any]:
         progress = await self.follow(job_id, stage)

@@ -83,54 +83,54 @@ def parse_args(argv: list[str] | None = None) -> Config:
     env = os.environ
     p = argparse.ArgumentParser(prog="python -m server", description="CAD-VLM pipeline service")
     p.add_argument("--host", default=env.get(f"{_ENV}HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(env.get(f"{_ENV}PORT", "8080")))
+    p.add_argument("--port", type=int, default=env.get(f"{_ENV}PORT", "8080"))
     p.add_argument("--var", dest="var_dir", default=env.get(f"{_ENV}VAR", "var"))
-    p.add_argument("--cpu-slots", type=int, default=int(env.get(f"{_ENV}CPU_SLOTS", "1")))
-    p.add_argument("--gpu-slots", type=int, default=int(env.get(f"{_ENV}GPU_SLOTS", "1")))
+    p.add_argument("--cpu-slots", type=int, default=env.get(f"{_ENV}CPU_SLOTS", "1"))
+    p.add_argument("--gpu-slots", type=int, default=env.get(f"{_ENV}GPU_SLOTS", "1"))
     p.add_argument(
         "--cors-origins",
         default=env.get(f"{_ENV}CORS_ORIGINS", ""),
         help="comma-separated origins allowed to call the API from a browser ('*' for any)",
     )
     p.add_argument("--api-token", default=env.get(f"{_ENV}API_TOKEN") or None)
-    p.add_argument("--max-body-mb", type=float, default=float(env.get(f"{_ENV}MAX_BODY_MB", "16")))
+    p.add_argument("--max-body-mb", type=float, default=env.get(f"{_ENV}MAX_BODY_MB", "16"))
     p.add_argument("--deepcad-root", default=env.get("DEEPCAD_ROOT") or None)
     p.add_argument(
         "--sync-wait",
         type=float,
-        default=float(env.get(f"{_ENV}SYNC_WAIT_S", "300")),
+        default=env.get(f"{_ENV}SYNC_WAIT_S", "300"),
         help="seconds convert/validate requests wait for their job before answering 202",
     )
     p.add_argument(
         "--kill-grace",
         type=float,
-        default=float(env.get(f"{_ENV}KILL_GRACE_S", "10")),
+        default=env.get(f"{_ENV}KILL_GRACE_S", "10"),
         help="seconds a cancelled stage gets between SIGTERM and SIGKILL",
     )
     p.add_argument(
         "--train-kill-grace",
         type=float,
-        default=float(env.get(f"{_ENV}TRAIN_KILL_GRACE_S", "120")),
+        default=env.get(f"{_ENV}TRAIN_KILL_GRACE_S", "120"),
         help="the same for training, which saves a checkpoint first",
     )
     p.add_argument(
         "--heartbeat",
         type=float,
-        default=float(env.get(f"{_ENV}HEARTBEAT_S", "15")),
+        default=env.get(f"{_ENV}HEARTBEAT_S", "15"),
         help="seconds between SSE heartbeats",
     )
-    p.add_argument("--workers", type=int, default=int(env.get(f"{_ENV}WORKERS", _cpu_count())))
+    p.add_argument("--workers", type=int, default=env.get(f"{_ENV}WORKERS", _cpu_count()))
     p.add_argument("--stages-package", default=env.get(f"{_ENV}STAGES_PACKAGE", "stages"))
     p.add_argument(
         "--inference-models",
         type=int,
-        default=int(env.get(f"{_ENV}INFERENCE_MODELS", "2")),
+        default=env.get(f"{_ENV}INFERENCE_MODELS", "2"),
         help="models the inference worker keeps loaded (least recently used are dropped)",
     )
     p.add_argument(
         "--inference-timeout",
         type=float,
-        default=float(env.get(f"{_ENV}INFERENCE_TIMEOUT_S", "120")),
+        default=env.get(f"{_ENV}INFERENCE_TIMEOUT_S", "120"),
         help="seconds one reconstruction may take before its worker is killed (504)",
     )
     a = p.parse_args(argv)

@@ -70,6 +70,7 @@ def run_workflow(
                 "device": "cpu",
                 "train_samples": 12,
                 "val_samples": 3,
+                "eval_samples": 2,
             },
             train_when=("excellent", "good", "poor"),
             **options,
@@ -142,8 +143,16 @@ def sse_events(service, job_id: str) -> list[tuple[str, dict]]:
 @pytest.mark.slow
 def test_synthetic_workflow(service):
     service.start()
-    out, client = run_workflow(service, "synthetic", 6, 2)
+    evaluate = {"samples": 2, "max_new_tokens": 16, "device": "cpu"}
+    out, client = run_workflow(service, "synthetic", 6, 2, evaluate=evaluate)
     check_spec_shapes(out, client)
+    assert out["training"]["evaluation"]["count"] == 2  # the run scored itself
+    evaluation = out["evaluation"]
+    assert evaluation["summary"]["count"] == 2 and len(evaluation["samples"]) == 2
+    assert evaluation["checkpoint"]["job_id"] == out["training"]["job_id"]
+    reconstruct = out["reconstruct"]
+    assert isinstance(reconstruct["code"], str) and reconstruct["image"].endswith(".png")
+    assert reconstruct["builds"] <= reconstruct["parses"]  # nothing builds that did not parse
     test_job = out["test_run"]["job_id"]
     epochs = [d for n, d in sse_events(service, test_job) if n == "metric" and d["kind"] == "epoch"]
     assert out["test_run"]["results"]["loss_progression"] == [
@@ -155,7 +164,8 @@ def test_synthetic_workflow(service):
     checkpoint = service.var / out["training"]["checkpoint_dir"]
     assert checkpoint.is_dir() and any(checkpoint.iterdir())
     assert [r.stage for r in client.records] == [
-        "extract", "render", "convert", "validate", "test-run", "training",
+        "extract", "render", "convert", "validate", "test-run", "training", "evaluate",
+        "reconstruct",
     ]  # fmt: skip
 
 

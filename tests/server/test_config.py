@@ -94,6 +94,18 @@ def test_an_impossible_value_from_the_environment_is_refused(
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"), [("CADVLM_PORT", "abc"), ("CADVLM_SYNC_WAIT_S", "soon")]
+)
+def test_a_value_that_is_not_a_number_is_a_usage_error_not_a_traceback(
+    clean_environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable, value
+) -> None:
+    clean_environment.setenv(variable, value)
+    with pytest.raises(SystemExit) as exc:
+        parse_args([])
+    assert exc.value.code == 2 and repr(value) in capsys.readouterr().err
+
+
 def _get(port: int, path: str, headers: dict[str, str] | None = None, body: bytes | None = None):
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}", data=body, headers=headers or {}

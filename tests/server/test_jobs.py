@@ -135,9 +135,10 @@ async def test_cancel_a_queued_job(client, tmp_path):
     assert (await wait_for_status(client, second, ("cancelled",)))["status"] == "cancelled"
 
 
-async def test_a_training_job_waits_for_the_gpu_slot_while_cpu_jobs_run(client, tmp_path):
+async def test_a_training_job_waits_for_the_gpu_slot_while_cpu_jobs_run(client):
     """One GPU slot: a second training-kind job stays queued until the first ends, and a CPU
     job is not held up behind them (its own slot)."""
+    assert client.app[CONFIG].gpu_slots == 1
     first = await submit_fake(
         client, "--behaviour", "forever", "--delay", "0.05", slot="gpu", kind="training"
     )
