@@ -11,6 +11,7 @@ setup:
 	@bash scripts/setup.sh
 
 serve: setup
+	@echo "dashboard: http://$(HOST):$(PORT)/"
 	$(PY) -m server --host $(HOST) --port $(PORT) --var $(VAR)
 
 demo: setup

@@ -218,6 +218,8 @@ def main() -> int:
         started = time.monotonic()
         code = asyncio.run(drive(args, base_url, var))
         print(f"\ntotal pipeline time: {time.monotonic() - started:.0f} s")
+        print(f"dashboard: {base_url}/ (`make serve VAR={var}` shows these results at "
+              "http://127.0.0.1:8080/ once the demo's service has stopped)")  # fmt: skip
         return code
     finally:
         server.terminate()

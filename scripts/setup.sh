@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command setup on a fresh Debian machine (root, Python 3.11): system packages for
-# software rendering (and a C++ compiler, which torch.compile needs on a CPU), a virtual
+# software rendering (and a C++ compiler, which torch.compile needs on a CPU; chromium for
+# the dashboard's browser tests), a virtual
 # environment, torch (CPU build) first, then the project.
 # Idempotent: on a set-up machine it checks a stamp and finishes in seconds.
 set -euo pipefail
@@ -14,6 +15,8 @@ for pkg in libosmesa6 libgl1; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 command -v g++ >/dev/null || need_apt+=(g++)
+# The dashboard's browser tests drive Debian's chromium (Playwright never downloads one).
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup: missing system packages ${need_apt[*]}; install them as root (apt-get install ${need_apt[*]})" >&2
@@ -48,6 +51,6 @@ pip install --upgrade pip
 pip install -e ".[dev]"
 # pyrender pins PyOpenGL 3.1.0, which cannot use OSMesa; its other needs are in pyproject.
 pip install --no-deps pyrender==0.1.45
-"$VENV/bin/python" -c "import torch, transformers, peft, manifold3d, aiohttp, pyrender"
+"$VENV/bin/python" -c "import torch, transformers, peft, manifold3d, aiohttp, pyrender, ray"
 echo "$fingerprint" > "$STAMP"
 echo "setup: done" >&2

@@ -30,6 +30,9 @@ class Config:
     train_kill_grace_s: float = 120.0
     heartbeat_s: float = 15.0
     workers: int = field(default_factory=_cpu_count)
+    # The Ray cluster (host:port) that jobs asking for ``"executor": "ray"`` join; None: each
+    # such job starts a private Ray instance on this machine.
+    ray_address: str | None = None
     # Reconstruction: how many models the inference worker keeps loaded (least recently used
     # go first), and how long one reconstruction may take in it before the worker is killed.
     inference_models: int = 2
@@ -120,6 +123,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="seconds between SSE heartbeats",
     )
     p.add_argument("--workers", type=int, default=env.get(f"{_ENV}WORKERS", _cpu_count()))
+    p.add_argument(
+        "--ray-address",
+        default=env.get(f"{_ENV}RAY_ADDRESS") or None,
+        help="the Ray cluster (host:port) that jobs with executor 'ray' join; default: a "
+        "private Ray instance per job",
+    )
     p.add_argument("--stages-package", default=env.get(f"{_ENV}STAGES_PACKAGE", "stages"))
     p.add_argument(
         "--inference-models",
@@ -156,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         train_kill_grace_s=a.train_kill_grace,
         heartbeat_s=a.heartbeat,
         workers=a.workers,
+        ray_address=a.ray_address,
         stages_package=a.stages_package,
         inference_models=a.inference_models,
         inference_timeout_s=a.inference_timeout,

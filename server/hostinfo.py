@@ -48,3 +48,19 @@ async def host_info(app: web.Application) -> dict[str, Any]:
             app[HOST_INFO].clear()
             app[HOST_INFO].update(await probe(app))
         return app[HOST_INFO]
+
+
+def training_gpus(host: dict[str, Any], gpu_slots: int) -> dict[str, Any]:
+    """How many processes (``gpus``) one training job may ask for here. On CUDA one per GPU,
+    bounded by the service's gpu slots (a job takes a slot per process); on a CPU, gloo ranks
+    up to the slots (each rank a share of the cores: for tests and small runs)."""
+    devices = host.get("devices") or {}
+    cuda = len(devices.get("cuda_devices") or []) if isinstance(devices, dict) else 0
+    return {
+        "cuda_devices": cuda,
+        "gpu_slots": gpu_slots,
+        "backend": "nccl" if cuda else "gloo",
+        "max_gpus_per_job": min(cuda, gpu_slots) if cuda else gpu_slots,
+        "launcher": "torchrun (python -m stages.torchrun), one process per GPU",
+        "multi_node": "config.nnodes and config.rdzv_endpoint (c10d rendezvous)",
+    }

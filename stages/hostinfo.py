@@ -25,6 +25,7 @@ LIBRARIES = (
     "pillow",
     "numpy",
     "aiohttp",
+    "ray",
 )
 
 
@@ -71,6 +72,13 @@ def rendering() -> dict[str, Any]:
     }
 
 
+def executors() -> dict[str, Any]:
+    """Where the dataset stages can run their per-model work (``--executor``)."""
+    from stages.executors import LOCAL, available_executors
+
+    return {"available": available_executors(), "default": LOCAL}
+
+
 def training_defaults() -> dict[str, Any]:
     from stages.train.preflight import mode_defaults
 
@@ -87,6 +95,7 @@ def main() -> int:
     for key, probe in (
         ("devices", devices),
         ("rendering", rendering),
+        ("executors", executors),
         ("training_defaults", training_defaults),
     ):
         try:

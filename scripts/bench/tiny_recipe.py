@@ -54,9 +54,10 @@ def ensure_dataset(cache: Path) -> Path:
     """The demo's dataset, built once by the stages themselves (``dataset.json``'s conversion
     entry marks it complete)."""
     manifest = cache / "dataset.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("conversion", {}).get(
-        "status"
-    ) == "completed":
+    if (
+        manifest.is_file()
+        and json.loads(manifest.read_text()).get("conversion", {}).get("status") == "completed"
+    ):
         return cache
     shutil.rmtree(cache, ignore_errors=True)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -79,10 +80,37 @@ def build_base_model(run: Path, dataset: Path, shape_changes: dict[str, Any], im
     from stages.train.finetune import TOKENIZER_CORPUS_RECORDS
     from stages.train.tiny import TINY_SHAPE, build_tiny_checkpoint
 
-    shape = dataclasses.replace(TINY_SHAPE, **shape_changes)
+    post = {k: v for k, v in shape_changes.items() if k.startswith("x_")}
+    shape = dataclasses.replace(
+        TINY_SHAPE, **{k: v for k, v in shape_changes.items() if k not in post}
+    )
     texts = record_texts(read_split(dataset, "train"), TOKENIZER_CORPUS_RECORDS)
     run.mkdir(parents=True)
     build_tiny_checkpoint(run / "base_model", texts, image_size=image_size, shape=shape)
+    if post:
+        _rescale(run / "base_model", post)
+
+
+def _rescale(directory: Path, post: dict[str, Any]) -> None:
+    """Experimental inits: x_head_std redraws the output layer, x_resid_scale scales the
+    decoder's residual projections (o_proj, down_proj)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = directory / "model.safetensors"
+    tensors = load_file(path)
+    generator = torch.Generator().manual_seed(1)
+    for name, tensor in tensors.items():
+        if "x_head_std" in post and name.endswith("lm_head.weight"):
+            fresh = torch.randn(tensor.shape, generator=generator) * post["x_head_std"]
+            tensors[name] = fresh.to(tensor.dtype)
+        if (
+            "x_resid_scale" in post
+            and "language_model" in name
+            and ("o_proj" in name or "down_proj" in name)
+        ):
+            tensors[name] = tensor * post["x_resid_scale"]
+    save_file(tensors, path, metadata={"format": "pt"})
 
 
 def flags_of(changes: dict[str, Any]) -> list[str]:
@@ -183,6 +211,54 @@ def evaluate(run: Path, dataset: Path, samples: int) -> dict[str, Any]:
     }
 
 
+def interleaved_step_seconds(
+    runs: dict[str, tuple[Path, dict[str, Any]]], dataset: Path, rounds: int = 3, steps: int = 3
+) -> dict[str, float]:
+    """The fastest optimizer step (batch 4, the stage's own loss, backward and AdamW) of each
+    candidate's model, timed round-robin in one process so that other work on the machine
+    slows every candidate alike: the fair comparison of their costs on a busy machine."""
+
+    from stages.train.config import build_config
+    from stages.train.data import Collator, VlmDataset, encode_records, iter_records, read_split
+    from stages.train.devices import resolve_runtime
+    from stages.train.lora import attach_lora
+    from stages.train.loss import batch_loss
+    from stages.train.models import load_base_model, resolve_base_model
+    from stages.train.optim import build_optimization
+
+    runtime = resolve_runtime("cpu", "fp32")
+    raw = read_split(dataset, "train")
+    prepared = {}
+    for name, (run, flags) in runs.items():
+        config = build_config(dataset, run, "test-run", device="cpu", **flags)
+        bundle = load_base_model(resolve_base_model(str(run / "base_model")), runtime.dtype)
+
+        def encode(human: str, answer: str, bundle: Any = bundle) -> Any:
+            return bundle.prompt.encode(
+                bundle.tokenizer, human, answer, bundle.image_token_id, bundle.num_image_tokens
+            )
+
+        records = iter_records(raw, dataset / "images", lambda *_: None)
+        examples = encode_records(records, encode, config.max_length, 4 * steps, lambda *_: None)
+        items = VlmDataset(examples, bundle.pixel_values)
+        collate = Collator(bundle.tokenizer.pad_token_id)
+        batches = [collate([items[i] for i in range(b, b + 4)]) for b in range(0, 4 * steps, 4)]
+        model = attach_lora(
+            bundle, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_vision
+        )
+        model.train()
+        prepared[name] = (model, build_optimization(model, config, runtime, 1000), batches)
+    best = {name: float("inf") for name in prepared}
+    for _ in range(rounds):
+        for name, (model, optim, batches) in prepared.items():
+            for batch in batches:
+                started = time.perf_counter()
+                optim.backward(batch_loss(model, batch, runtime))
+                optim.step()
+                best[name] = min(best[name], time.perf_counter() - started)
+    return {name: round(seconds, 3) for name, seconds in best.items()}
+
+
 def parse_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -200,7 +276,7 @@ def parse_set(spec: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     shape, flags = {}, {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
-        (shape if key in fields else flags)[key] = parse_value(value)
+        (shape if key in fields or key.startswith("x_") else flags)[key] = parse_value(value)
     return name, shape, flags
 
 
@@ -211,19 +287,45 @@ def main() -> int:
     parser.add_argument("--evaluate", type=int, default=0, help="also score N val records")
     parser.add_argument("--cache", type=Path, default=REPO / "var" / "bench" / "tiny-recipe-demo")
     parser.add_argument("--keep", type=Path, help="keep the runs in this folder")
+    parser.add_argument("--time-runs", type=Path, nargs="+", help="only time these kept runs")
+    parser.add_argument(
+        "--no-step-times", dest="step_times", action="store_false",
+        help="skip the interleaved per-step timing of the candidates' models",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.time_runs:  # only the step timing, of runs kept earlier (their saved configs)
+        lora = ("lora_r", "lora_alpha", "lora_dropout", "lora_vision")
+        runs = {}
+        for run in args.time_runs:
+            saved = json.loads((run / "train_config.json").read_text())
+            runs[run.name] = (run.resolve(), {k: saved[k] for k in lora})
+        dataset = ensure_dataset(args.cache.resolve())
+        for name, seconds in interleaved_step_seconds(runs, dataset).items():
+            print(json.dumps({"bench": "tiny_recipe.step", "candidate": name,
+                              "step_s_min": seconds}), flush=True)  # fmt: skip
+        return 0
     chosen = [(n, *CANDIDATES[n]) for n in args.candidates if args.set == [] or n in CANDIDATES]
     if args.set:
         chosen = [parse_set(s) for s in args.set]
     dataset = ensure_dataset(args.cache.resolve())
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep.resolve() if args.keep else Path(tmp)
+        runs = {}
         for name, shape, flags in chosen:
             shutil.rmtree(root / name, ignore_errors=True)
             row = run_candidate(name, shape, flags, dataset, root)
             if args.evaluate and "failed" not in row:
                 row.update(evaluate(Path(row["run"]), dataset, args.evaluate))
             print(json.dumps(row), flush=True)
+            if "failed" not in row:
+                runs[name] = (Path(row["run"]), flags)
+        if args.step_times and runs:
+            steps = interleaved_step_seconds(runs, dataset)
+            reference = steps.get("current") or next(iter(steps.values()))
+            for name, seconds in steps.items():
+                row = {"bench": "tiny_recipe.step", "candidate": name, "step_s_min": seconds,
+                       "relative_cost": round(seconds / reference, 2)}  # fmt: skip
+                print(json.dumps(row), flush=True)
     return 0
 
 

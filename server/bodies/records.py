@@ -22,7 +22,14 @@ class ConvertRequest(StageBody):
 
 
 class ValidateRequest(StageBody):
+    NOT_FLAGS: ClassVar[frozenset[str]] = frozenset({"executor"})
+
     max_answer_tokens: StrictInt | None = AnswerTokens
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="where the per-model work runs: local worker processes, or Ray (the "
+        "service's --ray-address cluster, else a private Ray instance on this machine)",
+    )
 
 
 class GeneratePairRequest(StageBody, OneModel):

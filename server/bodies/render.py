@@ -25,6 +25,7 @@ class RenderOptions(StageBody):
 
 class DatasetRenderRequest(RenderOptions):
     FLAGS: ClassVar[dict[str, str]] = {"batch_size": "recycle-after"}
+    NOT_FLAGS: ClassVar[frozenset[str]] = frozenset({"executor"})
 
     batch_size: StrictInt = Field(
         default=100,
@@ -34,6 +35,11 @@ class DatasetRenderRequest(RenderOptions):
         "(bounds the memory a long run's OpenGL context can grow to)",
     )
     workers: StrictInt | None = Field(default=None, ge=1, le=256)
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="where the per-model work runs: local worker processes, or Ray (the "
+        "service's --ray-address cluster, else a private Ray instance on this machine)",
+    )
 
 
 class RenderViewsRequest(RenderOptions, OneModel):

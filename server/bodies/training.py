@@ -14,6 +14,11 @@ from server.bodies.base import StageBody
 Device = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Seed = Field(default=None, ge=0, le=2**31 - 1)
+MAX_GPUS = 64  # per node; the host's own limit (its GPUs, the service's gpu slots) is checked
+GPUS_DESCRIPTION = (
+    "processes per node, each on its own GPU (gloo ranks on a CPU), under torchrun; each "
+    "trains batch_size records of every global batch, and the job takes as many gpu slots"
+)
 NAME_MAX = 255  # bytes in one path component, on every file system the stage reads
 
 
@@ -46,12 +51,13 @@ class TestRunRequest(StageBody):
     lora_r: StrictInt | None = Field(default=None, ge=1, le=1024)
     lora_alpha: StrictInt | None = Field(default=None, ge=1, le=4096)
     seed: StrictInt | None = Seed
+    gpus: StrictInt | None = Field(default=None, ge=1, le=MAX_GPUS, description=GPUS_DESCRIPTION)
 
 
 class TrainingConfigBody(StageBody):
     """The ``config`` of ``POST /training/start``."""
 
-    NOT_FLAGS: ClassVar[frozenset[str]] = frozenset({"use_lora"})
+    NOT_FLAGS: ClassVar[frozenset[str]] = frozenset({"use_lora", "nnodes", "rdzv_endpoint"})
 
     base_model: BaseModelSpec | None = None
     use_lora: StrictBool = True
@@ -76,6 +82,17 @@ class TrainingConfigBody(StageBody):
     eval_samples: StrictInt | None = Field(default=None, ge=0, le=10_000)
     eval_every_epochs: StrictInt | None = Field(default=None, ge=0, le=1000)
     seed: StrictInt | None = Seed
+    gpus: StrictInt | None = Field(default=None, ge=1, le=MAX_GPUS, description=GPUS_DESCRIPTION)
+    # Several machines: this server starts the run's node here; every other node runs the
+    # same torchrun command (README: multi-node training), meeting at rdzv_endpoint.
+    nnodes: StrictInt | None = Field(
+        default=None, ge=1, le=1024, description="machines the run spans (torchrun --nnodes)"
+    )
+    rdzv_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.\-\[\]:]{1,255}$",
+        description="host:port of the torchrun rendezvous (c10d) every node meets at",
+    )
 
 
 class TrainStartRequest(BaseModel):

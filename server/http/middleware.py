@@ -16,6 +16,8 @@ from server.jobs.store import DELETION_PREFIX, DatasetBusy
 log = logging.getLogger("server.http")
 
 PUBLIC_PATHS = frozenset({"/health"})
+# The dashboard's static files: the page asks for the token and sends it with each call.
+DASHBOARD_PATHS = ("/", "/dashboard/")
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
@@ -100,7 +102,7 @@ def auth_middleware(token: str) -> web.Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+        if request.path in PUBLIC_PATHS or request.method == "OPTIONS" or _dashboard(request):
             return await handler(request)
         supplied = ""
         header = request.headers.get("Authorization", "")
@@ -119,6 +121,13 @@ def auth_middleware(token: str) -> web.Middleware:
         return await handler(request)
 
     return middleware
+
+
+def _dashboard(request: web.Request) -> bool:
+    path = request.path
+    return request.method in ("GET", "HEAD") and (
+        path == DASHBOARD_PATHS[0] or path.startswith(DASHBOARD_PATHS[1])
+    )
 
 
 def _origin_allowed(origins: tuple[str, ...], origin: str | None) -> bool:

@@ -2,7 +2,9 @@
 
 Every stage runs as ``python -m <stages_package>.<name>`` with the repository on its path, no
 shell, no standard input and its own process group (so a cancel reaches every worker it
-started). Jobs and short request-time calls differ only in where stdout and stderr go.
+started). Jobs and short request-time calls differ only in where stdout and stderr go. A
+training job of several processes runs under ``python -m stages.torchrun`` (torch's launcher,
+keeping every rank in the job's process group), which starts the stage once per rank.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import psutil
 
 from server.config import REPO_ROOT, Config
 from stages.protocol.events import MAX_LINE_BYTES
+from stages.torchrun import Launch, torchrun_command
 
 
 def stage_module(config: Config, name: str) -> str:
@@ -32,6 +35,17 @@ def stage_env() -> dict[str, str]:
     return env
 
 
+def stage_command(
+    config: Config, name: str, args: list[str], launch: Launch | None = None
+) -> list[str]:
+    """``python -m <package>.<name> args``, or under torchrun when ``launch`` asks for several
+    processes (they get the training kill grace to save their checkpoint when signalled)."""
+    module = stage_module(config, name)
+    if launch is not None and launch.distributed:
+        return torchrun_command(module, args, launch, config.train_kill_grace_s)
+    return [sys.executable, "-m", module, *args]
+
+
 async def spawn_stage(
     config: Config,
     name: str,
@@ -39,14 +53,12 @@ async def spawn_stage(
     *,
     stderr: IO[bytes] | int = asyncio.subprocess.PIPE,
     stdin: int = asyncio.subprocess.DEVNULL,
+    launch: Launch | None = None,
 ) -> asyncio.subprocess.Process:
     """Start stage ``name`` with ``args``; stdout is always a pipe of protocol lines. Only a
     long-lived worker that takes requests (the inference worker) gets a ``stdin`` pipe."""
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        stage_module(config, name),
-        *args,
+        *stage_command(config, name, args, launch),
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
         stdin=stdin,

@@ -25,6 +25,7 @@ from server.jobs.process import group_processes, kill_and_reap, signal_group, sp
 from server.jobs.recorder import JobRecorder
 from server.jobs.store import Job, JobStore
 from stages.protocol.events import EventName, parse_line
+from stages.torchrun import Launch
 
 log = logging.getLogger("server.jobs.runner")
 
@@ -192,15 +193,28 @@ class JobRunner:
         await self.recorder.flush(list(self.live.values()))
 
     # -- scheduling ----
+    def slots_taken(self, job: Job) -> int:
+        """The slots a job holds while it runs: one, or a gpu slot per process of a torchrun
+        launch on this node (never more than there are, so no job can wait forever)."""
+        launch = Launch.from_json(job.params.get("launch"))
+        return max(1, min(launch.nproc_per_node, self.capacity[job.slot]))
+
+    def slots_in_use(self, slot: str) -> int:
+        return sum(self.slots_taken(live.job) for live in self.running[slot].values())
+
     async def _schedule(self) -> None:
         if self._stopping:
             return
         async with self._lock:
             for slot, queue in self.queues.items():
-                while queue and len(self.running[slot]) < self.capacity[slot]:
-                    job = await self.store.get_job(queue.popleft())
+                while queue:  # first in, first out: a job waits until its slots are free
+                    job = await self.store.get_job(queue[0])
                     if job is None or job.status != "queued":
+                        queue.popleft()
                         continue
+                    if self.slots_in_use(slot) + self.slots_taken(job) > self.capacity[slot]:
+                        break
+                    queue.popleft()
                     seq = await self.store.last_seq(job.id)
                     live = LiveJob(job=job, seq=seq)
                     self.running[slot][job.id] = live
@@ -223,7 +237,10 @@ class JobRunner:
             with open(self._log_path(job.id), "ab") as stderr:
                 stderr.write(f"--- attempt {job.attempts}: {name} {' '.join(args)}\n".encode())
                 stderr.flush()
-                live.process = await spawn_stage(self.config, name, args, stderr=stderr)
+                launch = Launch.from_json(job.params.get("launch"))
+                live.process = await spawn_stage(
+                    self.config, name, args, stderr=stderr, launch=launch
+                )
             pid = live.process.pid
             await self.store.update_job(
                 job.id,

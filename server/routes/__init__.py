@@ -2,9 +2,11 @@
 
 from server.routes import (
     convert,
+    dashboard,
     datasets,
     evaluation,
     exports,
+    gallery,
     inference,
     jobs,
     render,
@@ -22,4 +24,6 @@ ROUTE_TABLES = [
     evaluation.routes,
     exports.routes,
     inference.routes,
+    gallery.routes,
+    dashboard.routes,
 ]

@@ -25,6 +25,7 @@ from server.bodies.records import (
     TrainingPairRequest,
     ValidateRequest,
 )
+from server.executors import executor_args
 from server.http.jobviews import progress_body, public_job
 from server.http.openapi import documented
 from server.http.redact import redactor_for
@@ -71,6 +72,7 @@ async def run_dataset_stage(
     async with request.app[STORE].reserved(name, job_id):
         path = registry.ready_for_stage(config, name, needs)
         args = ["--dataset", str(path), *body.to_args(), "--workers", str(config.workers)]
+        args += await executor_args(config, body, path)
         job = await request.app[RUNNER].submit(
             kind, kind, args, body.model_dump(), dataset=name, job_id=job_id
         )

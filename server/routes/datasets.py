@@ -12,6 +12,7 @@ from aiohttp import web
 from server import dataset_registry as registry
 from server.appkeys import CONFIG, RUNNER, STORE
 from server.bodies.datasets import ExtractRequest
+from server.executors import executor_args
 from server.http.estimates import started_response
 from server.http.jobviews import percentage
 from server.http.lookups import image_or_404
@@ -77,6 +78,7 @@ async def _start_extract(
     ensure_disk(config.data_root, total * BYTES_PER_MODEL_ESTIMATE, "train_size")
     args = [*body.to_args(), *root_args, "--output", str(path), "--name", name]
     args += ["--workers", str(config.workers)]
+    args += await executor_args(config, body, config.data_root)
     job = await request.app[RUNNER].submit(
         "extract", "extract", args, body.model_dump(), dataset=name, job_id=job_id
     )

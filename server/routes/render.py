@@ -20,6 +20,7 @@ from server.bodies.render import (
     RenderOptions,
     RenderViewsRequest,
 )
+from server.executors import executor_args
 from server.http.estimates import started_response
 from server.http.lookups import image_or_404
 from server.http.openapi import documented
@@ -62,6 +63,7 @@ async def render_dataset(request: web.Request) -> web.Response:
         args = ["--input", str(path), *body.model_copy(update={"views": views}).to_args()]
         if body.workers is None:
             args += ["--workers", str(config.workers)]
+        args += await executor_args(config, body, path)
         job = await request.app[RUNNER].submit(
             "render", "render", args, body.model_dump(), dataset=name, job_id=job_id,
             resume_args=[],

@@ -7,7 +7,7 @@ from importlib import metadata
 from aiohttp import web
 
 from server.appkeys import CONFIG
-from server.hostinfo import host_info
+from server.hostinfo import host_info, training_gpus
 from server.http.openapi import documented, openapi_document
 
 routes = web.RouteTableDef()
@@ -53,6 +53,8 @@ async def training_info(request: web.Request) -> web.Response:
             "base_models": ["tiny", "a local LLaVA or TinyLLaVA checkpoint directory"],
             "training_defaults": host.get("training_defaults"),
             "slots": {"cpu": config.cpu_slots, "gpu": config.gpu_slots},
+            "training_gpus": training_gpus(host, config.gpu_slots),
+            "executors": {**(host.get("executors") or {}), "ray_address": config.ray_address},
             "libraries": host.get("libraries"),
             "python": host.get("python"),
             "cpu_count": host.get("cpu_count"),

@@ -25,6 +25,7 @@ from server.http.requests import read_body
 from server.jobs.live import new_job_id
 from server.jobs.store import Job
 from server.stagecalls import check_or_422
+from stages.torchrun import Launch
 
 routes = web.RouteTableDef()
 
@@ -62,11 +63,14 @@ async def _submit_training(
     mode, prefix = MODES[kind]
     flags = (flags_from or body).to_args()
     job_id = new_job_id(kind)
+    launch = _launch(request, flags_from or body, job_id, prefix)
     async with request.app[STORE].reserved(name, job_id):
         path, resolved = await _preflight(request, name, mode, flags, prefix)
         out = _checkpoint_dir(request, name, job_id)
         args = ["--dataset", str(path), "--output", str(out), "--mode", mode, *flags]
         params = {**body.model_dump(exclude_none=True), "resolved": resolved}
+        if launch.distributed:  # the runner starts it under torchrun, on as many gpu slots
+            params["launch"] = launch.as_json()
         job = await request.app[RUNNER].submit(
             kind, "train", args, params, dataset=name, slot="gpu", job_id=job_id,
             resume_args=RESUME,
@@ -74,9 +78,29 @@ async def _submit_training(
     return job, resolved
 
 
+def _launch(request: web.Request, body: StageBody, job_id: str, prefix: str) -> Launch:
+    """The torchrun launch a request asks for. A job takes a gpu slot per process on this
+    node, so it may ask for at most the configured slots (the stage's preflight refuses more
+    processes than the host has GPUs when it trains on CUDA)."""
+    gpus = getattr(body, "gpus", None) or 1
+    slots = request.app[CONFIG].gpu_slots
+    if gpus > slots:
+        raise invalid(
+            f"{prefix}gpus",
+            f"{gpus} processes need {gpus} gpu slots; this service has {slots} (--gpu-slots)",
+        )
+    nnodes = getattr(body, "nnodes", None) or 1
+    endpoint = getattr(body, "rdzv_endpoint", None)
+    if nnodes > 1 and not endpoint:
+        raise invalid(f"{prefix}rdzv_endpoint", "a run on several nodes needs host:port")
+    return Launch(gpus, nnodes, endpoint if nnodes > 1 else None, job_id if nnodes > 1 else None)
+
+
 def _steps(resolved: dict[str, Any]) -> int:
-    per_step = int(resolved.get("batch_size") or 1) * int(
-        resolved.get("gradient_accumulation") or 1
+    per_step = (
+        int(resolved.get("batch_size") or 1)
+        * int(resolved.get("gradient_accumulation") or 1)
+        * int(resolved.get("gpus") or 1)
     )
     return int(resolved.get("epochs") or 1) * -(
         -int(resolved.get("train_samples") or 0) // per_step

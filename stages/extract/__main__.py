@@ -7,6 +7,9 @@ Sizes are met exactly: a model that does not parse, fails a filter, does not bui
 or duplicates a train model's geometry in validation is skipped (a counted warning) and
 replaced by the next one of its split; when a split runs out the stage fails with one line
 and exit 2, leaving nothing behind.
+
+The candidates are checked in ``--workers`` local processes, or as Ray tasks with
+``--executor ray`` (``--ray-address`` joins a cluster; see ``stages.executors``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from stages.dataset.manifest import COMPLETED, EXTRACTION, new_manifest
 from stages.dataset.model_facts import ModelFacts
+from stages.executors import add_executor_arguments, executor_from_args
 from stages.extract.check import DEFAULT_TIME_LIMIT, CheckSettings, checking_pool
 from stages.extract.sampling import TRAIN, VALIDATION
 from stages.extract.selection import Selection, SplitFiller
@@ -60,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit", type=positive_float, default=DEFAULT_TIME_LIMIT,
         help="seconds one model may take to build",
     )  # fmt: skip
+    add_executor_arguments(parser)
     return parser
 
 
@@ -78,7 +83,7 @@ def extract(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) ->
     settings = CheckSettings(args.time_limit, args.max_extrudes, args.max_curves)
     with contextlib.closing(source), DatasetWriter(output) as writer:
         reporter.start(args.train_size + args.val_size, unit="models")
-        with checking_pool(settings, args.workers) as pool:
+        with checking_pool(settings, args.workers, executor_from_args(args)) as pool:
             filler = SplitFiller(
                 pool, reporter, lambda _split, c: writer.add_model(c), unique_keys=args.unique_keys
             )

@@ -21,6 +21,7 @@ from functools import partial
 
 from stages.cad.limits import BUILD_TIME_LIMIT_S as DEFAULT_TIME_LIMIT
 from stages.cad.model import CadError, CadModel
+from stages.executors import LOCAL_EXECUTOR, Executor, ordered_pool
 from stages.extract.sources import Candidate
 from stages.workpool import OrderedPool
 
@@ -78,9 +79,13 @@ def crashed_result(candidate: Candidate, message: str) -> CheckResult:
     return CheckResult(candidate.model_id, reason="worker_crashed", detail=message)
 
 
-def checking_pool(settings: CheckSettings, workers: int) -> OrderedPool[Candidate, CheckResult]:
-    """A pool that checks candidates in ``workers`` processes, results in order."""
-    return OrderedPool(partial(check_candidate, settings=settings), workers, crashed_result)
+def checking_pool(
+    settings: CheckSettings, workers: int, executor: Executor = LOCAL_EXECUTOR
+) -> OrderedPool[Candidate, CheckResult]:
+    """A pool that checks candidates in ``workers`` processes (or Ray tasks), results in
+    order."""
+    work = partial(check_candidate, settings=settings)
+    return ordered_pool(work, workers, crashed_result, executor=executor)
 
 
 def _parse(candidate: Candidate) -> CadModel:

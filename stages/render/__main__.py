@@ -4,7 +4,8 @@ Dataset mode::
 
     python -m stages.render --input DIR [--output DIR] [--views front,top,right]
         [--resolution 512] [--workers N] [--composite] [--time-limit S]
-        [--models ID,ID,... | --list FILE] [--progress json]
+        [--models ID,ID,... | --list FILE] [--executor {local,ray}] [--ray-address HOST:PORT]
+        [--progress json]
 
 renders every model under ``DIR/cad_json/`` (recursively) to
 ``OUTPUT/images/<model_id>_<view>.png`` (``OUTPUT`` defaults to ``DIR``), skipping images
@@ -35,6 +36,7 @@ from typing import Any
 from stages.dataset.layout import MODELS_FOLDER, SKIPS_FILE, count_images
 from stages.dataset.manifest import RENDERING, has_manifest, stage_completed, stage_run
 from stages.dataset.skips import write_skips
+from stages.executors import add_executor_arguments, executor_from_args
 from stages.protocol import (
     CancelFlag,
     OneLineParser,
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIME_LIMIT_S,
         help="seconds allowed to build one model's solid (default %(default)s)",
     )
+    add_executor_arguments(parser)
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--models", help="only these model ids, comma separated")
     only.add_argument("--list", type=Path, help="only the model ids listed in this file")
@@ -186,6 +189,7 @@ def render_models(args: argparse.Namespace, output: Path, reporter: Reporter) ->
         workers=workers,
         only=only,
         recycle_after=args.recycle_after,
+        executor=executor_from_args(args),
     )
 
 

@@ -1,8 +1,9 @@
 """The render stage over a dataset: every model of its models folder to PNG views.
 
-Work is spread over a RenderPool; each finished model is counted on the Reporter (failures as
-warnings with their reason), so the server sees ``images_rendered`` grow as it goes. Images
-already written and valid are skipped, which makes an interrupted run resumable.
+Work is spread over a render pool (local processes or Ray actors: ``stages.executors``); each
+finished model is counted on the Reporter (failures as warnings with their reason), so the
+server sees ``images_rendered`` grow as it goes. Images already written and valid are skipped,
+which makes an interrupted run resumable.
 
 Two endings are not a completed render, and raise StageFailed with the result: a write that
 failed (a full disk, a read-only folder: every later model would fail the same way, so no new
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from stages.dataset.layout import MODELS_FOLDER, images_dir
+from stages.executors import LOCAL_EXECUTOR, Executor, render_pool
 from stages.protocol import WRITE_FAILED, Reporter, StageFailed, UsageError, require_some_succeeded
 from stages.render.backend import backend_name
 from stages.render.catalog import Catalog, find_models
 from stages.render.settings import RenderSettings
 from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
-from stages.render.worker import RECYCLE_AFTER, RenderPool
+from stages.render.worker import RECYCLE_AFTER
 
 
 def load_catalog(dataset_dir: Path, only: list[str] | None) -> Catalog:
@@ -113,6 +115,7 @@ def render_dataset(
     only: list[str] | None = None,
     load: SolidLoader = load_solid,
     recycle_after: int = RECYCLE_AFTER,
+    executor: Executor = LOCAL_EXECUTOR,
 ) -> dict[str, Any]:
     """Render the dataset's models into ``output_dir``'s images folder; returns the stage
     result, or raises StageFailed with it (see the module's docstring)."""
@@ -137,8 +140,12 @@ def render_dataset(
 
     tasks = [ModelTask(model_id, path, images) for model_id, path in catalog.models.items()]
     started = time.monotonic()
-    with RenderPool(
-        min(workers, len(tasks)), settings, load=load, recycle_after=recycle_after
+    with render_pool(
+        min(workers, len(tasks)),
+        settings,
+        executor=executor,
+        load=load,
+        recycle_after=recycle_after,
     ) as pool:
         for outcome in pool.run(tasks):
             totals.add(outcome)
@@ -159,6 +166,7 @@ def render_dataset(
         resolution=settings.resolution,
         images_dir=str(images),
         workers=min(workers, len(tasks)),
+        executor=executor.kind,
         backend=backend_name(),
     )
     fail_unless_rendered(totals, len(catalog.models) + len(catalog.missing), images, result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from stages.protocol import CancelFlag, OneLineParser, Reporter, run_stage
+from stages.torchrun import Launch, env_rank, torchrun_command, under_torchrun
 from stages.train.config import COMPILE_CHOICES, DEVICES, MODES, PRECISIONS, build_config
 
 
@@ -61,11 +63,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--eval-samples", type=int, help="score the best checkpoint on N validation records"
     )
     p.add_argument("--eval-every-epochs", type=int, help="also score the model every N epochs")
+    p.add_argument(
+        "--gpus", type=int, help="processes per node (GPUs; gloo ranks on a CPU), under torchrun"
+    )
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The knobs given on the command line (None: not given), for ``build_config``."""
-    skip = ("dataset", "output", "mode", "progress", "devices")
+    skip = ("dataset", "output", "mode", "progress", "devices", *LAUNCH_OPTIONS)
     return {k: v for k, v in vars(args).items() if k not in skip}
 
 
@@ -85,17 +90,60 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="continue the run saved in --output from its last checkpoint",
     )
+    add_launch_options(p)
     return p
 
 
+# Where torchrun's ranks meet when a run spans several machines (read only by ``main``, which
+# starts torchrun; the ranks it starts ignore them).
+LAUNCH_OPTIONS = ("nnodes", "rdzv_endpoint", "rdzv_id")
+
+
+def add_launch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nnodes", type=int, help="machines the run spans (torchrun; default 1)")
+    p.add_argument("--rdzv-endpoint", help="host:port of the rendezvous, the same on every node")
+    p.add_argument("--rdzv-id", help="the run's rendezvous id, the same on every node")
+
+
+def launch_of(argv: list[str]) -> Launch:
+    """The torchrun launch ``argv`` asks for (one process when it asks for none)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--gpus", type=int)
+    add_launch_options(p)
+    known, _ = p.parse_known_args(argv)
+    gpus, nnodes = max(known.gpus or 1, 1), max(known.nnodes or 1, 1)
+    return Launch(gpus, nnodes, known.rdzv_endpoint, known.rdzv_id)
+
+
 def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
+    from stages.train.distributed import leave_group
     from stages.train.finetune import run_training
 
     config = build_config(args.dataset, args.output, args.mode, **run_options(args))
-    return run_training(config, reporter, cancel)
+    try:
+        return run_training(config, reporter, cancel)
+    finally:
+        leave_group()
+
+
+def this_module() -> str:
+    """The module ``python -m`` ran (the tests' wrapper of this stage runs as its own)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = spec.name.removesuffix(".__main__") if spec is not None else ""
+    return name or "stages.train"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the stage; with ``--gpus`` > 1 (or ``--nnodes`` > 1) outside torchrun, become
+    torchrun starting this very command once per rank. Ranks other than 0 print nothing."""
+    from_command_line = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    launch = launch_of(argv)
+    if from_command_line and launch.distributed and not under_torchrun():
+        command = torchrun_command(this_module(), argv, launch)
+        os.execv(command[0], command)
+    if env_rank() != 0:
+        argv += ["--progress", "none"]
     return run_stage("train", build_parser(), _body, argv)
 
 

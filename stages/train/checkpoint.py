@@ -62,6 +62,7 @@ class TrainerState:
     train_seconds: float = 0.0
     samples_seen: int = 0
     micro_batches: int = 0
+    world_size: int = 1  # the ranks that trained (a resume must have as many: same batches)
     step_losses: list[list[float]] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -119,7 +120,9 @@ def save_checkpoint(
     scaler: torch.amp.GradScaler | None,
     state: TrainerState,
     keep_last: int,
+    rank_rng: list[Any] | None = None,
 ) -> Path:
+    """``rank_rng``: every rank's random state (ranks 1.. under torchrun), restored on each."""
     final = layout.checkpoints_dir / f"{CHECKPOINT_PREFIX}{state.step:08d}"
     tmp = layout.checkpoints_dir / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -132,6 +135,8 @@ def save_checkpoint(
         "cpu_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
+    if rank_rng is not None:
+        tensors["rank_rng"] = rank_rng
     torch.save(tensors, tmp / TENSORS_FILE)
     (tmp / STATE_FILE).write_text(json.dumps(dataclasses.asdict(state)) + "\n")
     if final.exists():  # the same step saved again (e.g. a cancel right after a periodic save)
@@ -154,8 +159,10 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     scaler: torch.amp.GradScaler | None,
+    rank: int = 0,
 ) -> TrainerState:
-    """Restore a checkpoint into freshly built training objects; returns where to continue."""
+    """Restore a checkpoint into freshly built training objects; returns where to continue.
+    Rank ``rank`` of a run on several processes takes its own random state."""
     result = set_peft_model_state_dict(model, load_file(path / ADAPTER_WEIGHTS))
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:
@@ -168,6 +175,12 @@ def load_checkpoint(
     torch.set_rng_state(tensors["cpu_rng"])
     if tensors["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(tensors["cuda_rng"])
+    ranks_rng = tensors.get("rank_rng")
+    if rank and ranks_rng is not None and rank < len(ranks_rng):
+        cpu, cuda = ranks_rng[rank]
+        torch.set_rng_state(cpu)
+        if cuda is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(cuda)
     return TrainerState(**json.loads((path / STATE_FILE).read_text()))
 
 

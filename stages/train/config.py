@@ -78,6 +78,7 @@ class TrainConfig:
     num_workers: int | None = None
     eval_samples: int = 0  # validation records the best checkpoint is scored on at the end
     eval_every_epochs: int = 0  # also score the model every N epochs (0: off)
+    gpus: int = 1  # processes (GPUs, or gloo ranks on a CPU) per node, under torchrun
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -190,6 +191,7 @@ def validate(c: TrainConfig) -> None:
         "needs eval_samples of at least 1",
     )
     _require(c.num_workers is None or c.num_workers >= 0, "num_workers", "must be 0 or more")
+    _require(c.gpus >= 1, "gpus", "must be at least 1")
     _require(bool(c.base_model.strip()), "base_model", "must not be empty")
 
 

@@ -20,6 +20,7 @@ bf16/fp16 frozen base, and no host-device sync except when logging.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -30,6 +31,7 @@ import torch
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from stages.dataset.layout import images_dir
 from stages.protocol import CancelFlag, Reporter, StageCancelled
@@ -66,8 +68,9 @@ from stages.train.data import (
     record_texts,
 )
 from stages.train.devices import Runtime, resolve_runtime
+from stages.train.distributed import Ranks, init_ranks
 from stages.train.lora import attach_lora
-from stages.train.loss import batch_loss, split_loss, to_device
+from stages.train.loss import answer_tokens, batch_loss, split_loss_sums, to_device
 from stages.train.metrics import (
     epoch_metric,
     flush_losses,
@@ -171,12 +174,30 @@ def compile_decoder(bundle: VlmBundle) -> None:
         layer.compile()
 
 
+def wrap_for_ranks(model: nn.Module, ranks: Ranks, runtime: Runtime) -> nn.Module:
+    """What the loop trains through: the model itself, or with several ranks, DDP around it
+    (gradients averaged over the ranks); checkpoints and evaluation use the model itself."""
+    if not ranks.many:
+        return model
+    device_ids = [runtime.device.index] if runtime.is_cuda else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def no_sync_unless(model: nn.Module, steps_now: bool) -> contextlib.AbstractContextManager[Any]:
+    """Under DDP, gradients of micro-batches that end no optimizer step stay local."""
+    if isinstance(model, DistributedDataParallel) and not steps_now:
+        return model.no_sync()
+    return contextlib.nullcontext()
+
+
 # -- the run -------------------------------------------------------------------------------------
 def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
     """Train as ``config`` says; returns the results object (the stage's ``result`` event)."""
     runtime = resolve_runtime(config.device, config.precision)
     layout = RunLayout(config.output.resolve())
     config = continue_or_start(config, layout)
+    ranks, runtime = init_ranks(config.gpus, runtime)
+    ranks.barrier()  # every rank has read the directory before rank 0 writes to it
     raw_train, raw_val = read_split(config.dataset, "train"), read_split(config.dataset, "val")
     ref = resolve_base_model(config.base_model)
     torch.manual_seed(config.seed)
@@ -185,6 +206,9 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         torch.backends.cudnn.allow_tf32 = True
 
     # Base model and data.
+    if ranks.main:
+        materialize_base_model(ref, config, layout, raw_train)
+    ranks.barrier()
     ref = materialize_base_model(ref, config, layout, raw_train)
     bundle = load_base_model(ref, runtime.dtype, config.image_size if ref.kind != "tiny" else None)
     if config.max_length > bundle.max_positions:
@@ -201,9 +225,11 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
     val_set = VlmDataset(val_examples, bundle.pixel_values)
     lengths = [len(e.input_ids) for e in train_examples]
     collator = Collator(bundle.tokenizer.pad_token_id)
-    val_batches = ordered_batches(len(val_set), config.batch_size)
-    save_config(config, layout.config_file)
-    remove_partial(layout)
+    # Each rank validates every world-th batch; the ranks add their sums up.
+    val_batches = ordered_batches(len(val_set), config.batch_size)[ranks.rank :: ranks.world]
+    if ranks.main:
+        save_config(config, layout.config_file)
+        remove_partial(layout)
 
     # Adapters, schedule, and where to start.
     model = attach_lora(
@@ -214,20 +240,38 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         enable_activation_checkpointing(bundle.model)
     if compile_enabled(config, runtime):
         compile_decoder(bundle)
-    batches_per_epoch = math.ceil(len(train_examples) / config.batch_size)
+    # A global batch is batch_size records on each rank.
+    global_batch = config.batch_size * ranks.world
+    batches_per_epoch = math.ceil(len(train_examples) / global_batch)
     steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation)
     total_steps = steps_per_epoch * config.epochs
     optim = build_optimization(model, config, runtime, total_steps)
-    state = TrainerState()
+    state = TrainerState(world_size=ranks.world)
     checkpoint = latest_checkpoint(layout)
-    if checkpoint is not None:
-        state = load_checkpoint(checkpoint, model, optim.optimizer, optim.scheduler, optim.scaler)
-        log.info("resuming from %s at step %d", checkpoint, state.step)
+    if checkpoint is not None:  # every rank restores it
+        state = load_checkpoint(
+            checkpoint, model, optim.optimizer, optim.scheduler, optim.scaler, ranks.rank
+        )
+        log.info("rank %d resuming from %s at step %d", ranks.rank, checkpoint, state.step)
+        if state.world_size != ranks.world:
+            raise ConfigError(
+                "gpus",
+                f"the run was trained by {state.world_size} processes; resume it with as many",
+            )
+    train_model = wrap_for_ranks(model, ranks, runtime)  # after the load: DDP syncs from rank 0
 
     def checkpoint_now() -> None:
-        save_checkpoint(
-            layout, model, optim.optimizer, optim.scheduler, optim.scaler, state, config.keep_last
-        )
+        rank_rng = ranks.rng_states()  # dropout goes on as it would have, on every rank
+        if ranks.main:
+            save_checkpoint(
+                layout, model, optim.optimizer, optim.scheduler, optim.scaler, state,
+                config.keep_last, rank_rng,
+            )  # fmt: skip
+        ranks.barrier()  # a cancelled rank exits only once the checkpoint is whole
+
+    def flush() -> None:
+        ranks.sum_tensor_(pending_loss)  # each rank holds its share of each batch's mean
+        flush_losses(state, pending_loss)
 
     reporter.start(total_steps, unit="steps")
     reporter.reused = state.step  # the steps a resumed run does not repeat
@@ -239,17 +283,33 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
 
     while state.epoch < config.epochs:
         batches = epoch_batches(
-            lengths, config.batch_size, config.seed, state.epoch, config.group_by_length
+            lengths, global_batch, config.seed, state.epoch, config.group_by_length
         )
-        remaining = batches[state.batches_done :]
+        order = [i for b in batches for i in b]
+        remaining = [ranks.shard(b, order) for b in batches[state.batches_done :]]
         loader = make_loader(train_set, remaining, collator, config.num_workers, runtime)
         tick = time.perf_counter()
         for batch in loader:
+            steps_now = (state.batches_done + 1) % config.gradient_accumulation == 0 or (
+                state.batches_done + 1 == len(batches)
+            )
+            samples, tokens = len(batch["input_ids"]), batch["num_tokens"]
+            if ranks.many:  # this rank's share of the global batch's mean over its tokens
+                total, samples, tokens = ranks.sum_(
+                    [answer_tokens(batch), samples, tokens], runtime.device
+                )
+                share = answer_tokens(batch) / total if total else 1 / ranks.world
+                samples, tokens = int(samples), int(tokens)
             batch = to_device(batch, runtime)
-            loss = batch_loss(model, batch, runtime)
-            optim.backward(loss / config.gradient_accumulation)
+            with no_sync_unless(train_model, steps_now):
+                loss = batch_loss(train_model, batch, runtime)
+                if ranks.many:  # DDP averages over the ranks: the shares add up to the mean
+                    loss = loss * share
+                    optim.backward(loss * ranks.world / config.gradient_accumulation)
+                else:
+                    optim.backward(loss / config.gradient_accumulation)
             pending_loss += loss.detach()
-            state.add_batch(len(batch["input_ids"]), batch["num_tokens"])
+            state.add_batch(samples, tokens)
             epoch_done = state.batches_done == len(batches)
             if state.batches_done % config.gradient_accumulation and not epoch_done:
                 continue
@@ -258,7 +318,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
             state.step += 1
             logging_step = state.step % config.log_every == 0 or epoch_done
             if logging_step:
-                flush_losses(state, pending_loss)  # waits for the device: the time is real
+                flush()  # waits for the device: the time is real
             now = time.perf_counter()
             state.add_time(now - tick)
             tick = now
@@ -266,30 +326,42 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
             if logging_step:
                 reporter.metric(**step_metric(state, lr, runtime))
             periodic = config.save_every_steps and state.step % config.save_every_steps == 0
-            if (periodic or cancel.requested) and not epoch_done:
-                flush_losses(state, pending_loss)
+            # Every rank stops at the same step: a SIGTERM seen by any is seen by all.
+            stop = ranks.any_true(cancel.requested, runtime.device)
+            if (periodic or stop) and not epoch_done:
+                flush()
                 checkpoint_now()
-                if cancel.requested:
+                if stop:
+                    log.info("rank %d stopped at step %d", ranks.rank, state.step)
                     raise StageCancelled()
                 tick = time.perf_counter()
 
-        flush_losses(state, pending_loss)
+        flush()
         val_loader = make_loader(val_set, val_batches, collator, config.num_workers, runtime)
-        record = epoch_metric(state, lr, split_loss(model, val_loader, runtime), runtime)
+        val_total, val_tokens = ranks.sum_(
+            split_loss_sums(model, val_loader, runtime), runtime.device
+        )
+        val_loss = val_total / val_tokens if val_tokens else None
+        record = epoch_metric(state, lr, val_loss, runtime)
         reporter.metric(**record)
         state.epochs.append(record)
         state.start_next_epoch()
         checkpoint_now()
-        draw_loss_curve(state.step_losses, state.epochs, layout.loss_curve)
+        if ranks.main:
+            draw_loss_curve(state.step_losses, state.epochs, layout.loss_curve)
         every = config.eval_every_epochs
-        if every and state.epoch % every == 0 and state.epoch < config.epochs:
+        if ranks.main and every and state.epoch % every == 0 and state.epoch < config.epochs:
             score_model(
                 bundle, model, runtime, config, layout, reporter,
                 label=f"epoch-{state.epoch}", step=state.step, epoch=state.epoch,
             )  # fmt: skip
         report_progress(reporter, state, config, total_steps, force=True)
-        if cancel.requested:
+        if ranks.any_true(cancel.requested, runtime.device):
+            log.info("rank %d stopped at step %d", ranks.rank, state.step)
             raise StageCancelled()
+
+    if not ranks.main:  # rank 0 writes the adapter, evaluates and answers
+        return {"rank": ranks.rank, "steps": state.step}
 
     # The final adapter, loadable on its own: weights, tokenizer, image processor, config.
     def save_extras(directory: Any) -> None:
@@ -317,6 +389,7 @@ def run_training(config: TrainConfig, reporter: Reporter, cancel: CancelFlag) ->
         "warning_reasons": dict(reporter.skip_reasons),
         "mode": config.mode,
         "device": str(runtime.device),
+        "world_size": ranks.world,
         "precision": runtime.precision,
         "base_model": ref.describe(),
         "checkpoint_dir": str(layout.root),

@@ -41,19 +41,32 @@ def batch_loss(model: nn.Module, batch: dict[str, Any], runtime: Runtime) -> tor
     return output.loss
 
 
+def answer_tokens(batch: dict[str, Any]) -> int:
+    """The tokens a batch's loss is the mean over (the model shifts the labels by one)."""
+    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+
+
 @torch.no_grad()
-def split_loss(
+def split_loss_sums(
     model: nn.Module, batches: Iterable[dict[str, Any]], runtime: Runtime
-) -> float | None:
-    """Token-weighted mean loss over a whole split (None when it is empty); the model's
-    train/eval mode is left as it was found."""
+) -> tuple[float, int]:
+    """The summed loss of a split's answer tokens and their count (ranks add theirs up); the
+    model's train/eval mode is left as it was found."""
     was_training = model.training
     model.eval()
     total, tokens = 0.0, 0
     for batch in batches:
         batch = to_device(batch, runtime)
-        count = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+        count = answer_tokens(batch)
         total += float(batch_loss(model, batch, runtime)) * count
         tokens += count
     model.train(was_training)
+    return total, tokens
+
+
+def split_loss(
+    model: nn.Module, batches: Iterable[dict[str, Any]], runtime: Runtime
+) -> float | None:
+    """Token-weighted mean loss over a whole split (None when it is empty)."""
+    total, tokens = split_loss_sums(model, batches, runtime)
     return total / tokens if tokens else None

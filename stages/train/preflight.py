@@ -57,6 +57,24 @@ def check_dataset(dataset: Path) -> dict[str, Any]:
     }
 
 
+def max_gpus(device: str) -> int | None:
+    """The most processes a run on ``device`` may start here: one per CUDA GPU, one on MPS;
+    None on a CPU (gloo ranks: as many as the service's gpu slots allow)."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.device_count()
+    return 1 if device == "mps" else None
+
+
+def check_gpus(gpus: int, device: str) -> None:
+    most = max_gpus(device)
+    if most is not None and gpus > most:
+        raise ConfigError(
+            "gpus", f"{gpus} processes asked for, but this host has {most} {device} device(s)"
+        )
+
+
 def check_request(
     dataset: Path | None, mode: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
@@ -64,6 +82,7 @@ def check_request(
     the options, the device and the base model are checked."""
     config = build_config(dataset or Path("."), Path("."), mode, **options)
     runtime = resolve_runtime(config.device, config.precision)
+    check_gpus(config.gpus, runtime.device.type)
     report: dict[str, Any] = {
         "ok": True,
         "devices": available_devices(),

@@ -14,6 +14,9 @@ the default of 1170.
 The run keeps the manifest's ``validation`` entry: ``in_progress`` while it runs, ``completed``
 with the folder's size and the result's ``valid`` and ``validation`` (whether the data is valid
 or not), ``failed`` when it ends any other way.
+
+The models are checked in ``--workers`` local processes, or as Ray tasks with
+``--executor ray`` (``--ray-address`` joins a cluster; see ``stages.executors``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from stages.dataset.manifest import (
     stage_run,
 )
 from stages.dataset.tokens import DEFAULT_MAX_ANSWER_TOKENS, stage_token_counter
+from stages.executors import add_executor_arguments, executor_from_args
 from stages.protocol import CancelFlag, Reporter, UsageError, run_stage
 from stages.validate.run import ValidateOptions, validate_dataset
 from stages.workpool import default_workers
@@ -44,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tokenizer", type=Path, help="a local tokenizer folder to count tokens with"
     )
     parser.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -74,6 +79,7 @@ def options_from(args: argparse.Namespace) -> ValidateOptions:
         resolution_source=source,
         max_answer_tokens=args.max_answer_tokens or converted or DEFAULT_MAX_ANSWER_TOKENS,
         workers=args.workers or default_workers(),
+        executor=executor_from_args(args),
     )
 
 

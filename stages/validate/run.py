@@ -32,6 +32,7 @@ from stages.dataset.manifest import read_manifest_or_empty, rendered_images
 from stages.dataset.model_facts import ModelFacts, read_model_facts
 from stages.dataset.skips import read_skips
 from stages.dataset.tokens import TokenCounter
+from stages.executors import LOCAL_EXECUTOR, Executor, parallel_map
 from stages.protocol import Reporter, writing
 from stages.validate.answers import VOLUME_TOLERANCE, volume_matches
 from stages.validate.checks import Problem, flags_for
@@ -40,7 +41,6 @@ from stages.validate.leakage import leakage_problems
 from stages.validate.loading import Entry, duplicate_id_problems, load_records
 from stages.validate.report import cap_problems, summary_warnings, token_percentiles
 from stages.validate.work import ModelJob, ModelReport, check_model, report_lost
-from stages.workpool import parallel_map
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class ValidateOptions:
     resolution_source: str  # "manifest", "flag" or "most common"
     max_answer_tokens: int
     workers: int
+    executor: Executor = LOCAL_EXECUTOR
 
 
 def model_files(dataset: Path, warnings: list[str]) -> dict[str, Path]:
@@ -83,11 +84,17 @@ def model_jobs(
 
 
 def run_model_checks(
-    jobs: list[ModelJob], workers: int, reporter: Reporter
+    jobs: list[ModelJob],
+    workers: int,
+    reporter: Reporter,
+    executor: Executor = LOCAL_EXECUTOR,
 ) -> dict[str, ModelReport]:
     reporter.start(len(jobs), unit="models")
     reports: dict[str, ModelReport] = {}
-    for report in parallel_map(check_model, jobs, workers, chunksize=4, crashed=report_lost):
+    results = parallel_map(
+        check_model, jobs, workers, chunksize=4, crashed=report_lost, executor=executor
+    )
+    for report in results:
         reports[report.model_id] = report
         ok = report.source_error == "" and not any(
             check.error for check in (*report.images, *report.answers)
@@ -185,7 +192,7 @@ def validate_dataset(
     skips, skips_warning = read_skips(dataset)
     warnings += [w for w in (warning, skips_warning) if w]
     jobs = model_jobs(dataset, entries, files, facts)
-    reports = run_model_checks(jobs, options.workers, reporter)
+    reports = run_model_checks(jobs, options.workers, reporter, options.executor)
     size, size_source = expected_size(options, reports)
     jobs_by_model = {job.model_id: job for job in jobs}
     for entry in entries:

@@ -44,6 +44,7 @@ ENVIRONMENT: dict[str, tuple[str, str, Any]] = {
     "CADVLM_TRAIN_KILL_GRACE_S": ("train_kill_grace_s", "30", 30.0),
     "CADVLM_HEARTBEAT_S": ("heartbeat_s", "0.5", 0.5),
     "CADVLM_WORKERS": ("workers", "5", 5),
+    "CADVLM_RAY_ADDRESS": ("ray_address", "10.0.0.7:6379", "10.0.0.7:6379"),
     "CADVLM_INFERENCE_MODELS": ("inference_models", "3", 3),
     "CADVLM_INFERENCE_TIMEOUT_S": ("inference_timeout_s", "45", 45.0),
     "CADVLM_STAGES_PACKAGE": ("stages_package", "elsewhere.stages", "elsewhere.stages"),

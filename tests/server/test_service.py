@@ -56,6 +56,12 @@ async def test_training_info_reports_this_hosts_facts(aiohttp_client, tmp_path: 
     )
     assert info["training_defaults"] == mode_defaults()
     assert info["slots"] == {"cpu": 2, "gpu": 3}
+    # A job takes a gpu slot per process: on CUDA one per GPU, on a CPU gloo ranks up to the slots.
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpus = info["training_gpus"]
+    assert gpus["cuda_devices"] == cuda and gpus["gpu_slots"] == 3
+    assert gpus["max_gpus_per_job"] == (min(cuda, 3) if cuda else 3)
+    assert gpus["backend"] == ("nccl" if cuda else "gloo")
     assert info["libraries"]["torch"] == torch.__version__
     assert info["libraries"]["aiohttp"] == aiohttp.__version__
     assert info["python"] == platform.python_version()
