@@ -3,11 +3,12 @@
 Every dataset stage takes ``--executor {local,ray}`` and ``--ray-address`` and asks this
 package for its pool; the stage's own code is the same for both. ``local`` (the default) is
 the crash-isolating process pools of ``stages/workpool.py`` and ``stages/render/worker.py``.
-``ray`` sends the same work as Ray tasks (render: one actor per worker, each keeping its GL
-context open) from the stage process, which stays the single driver printing the progress
-events. With no address a private Ray instance is started (``num_cpus`` = the stage's
-workers) and stopped at the end; an address joins an existing cluster, whose workers must see
-the dataset folder at the same path (a shared filesystem: images are written by the workers).
+``ray`` sends the same work as Ray tasks from the stage process, which stays the single
+driver printing the progress events (the render stage's own Ray pool, one actor per worker
+keeping its GL context open, is ``stages/render/ray_pool.py``). With no address a private Ray
+instance is started (``num_cpus`` = the stage's workers) and stopped at the end; an address
+joins an existing cluster, whose workers must see the dataset folder at the same path (a
+shared filesystem: images are written by the workers).
 
 Ray is imported only when the ``ray`` executor is chosen, so local runs never pay for it.
 """
@@ -110,16 +111,3 @@ def parallel_map(
     with ordered_pool(work, workers, crashed, chunk_size=chunksize, executor=executor) as pool:
         for _, result in pool.submit(items):
             yield result
-
-
-def render_pool(
-    workers: int, settings: Any, *, executor: Executor = LOCAL_EXECUTOR, **options: Any
-) -> Any:
-    """A render pool (``run``, ``stop_new``, ``close``) on the chosen executor."""
-    if executor.is_ray:
-        from stages.executors.ray_render import RayRenderPool
-
-        return RayRenderPool(workers, settings, address=executor.address, **options)
-    from stages.render.worker import RenderPool
-
-    return RenderPool(workers, settings, **options)

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from stages.dataset.layout import MODELS_FOLDER, images_dir
-from stages.executors import LOCAL_EXECUTOR, Executor, render_pool
+from stages.executors import LOCAL_EXECUTOR, Executor
 from stages.protocol import WRITE_FAILED, Reporter, StageFailed, UsageError, require_some_succeeded
 from stages.render.backend import backend_name
 from stages.render.catalog import Catalog, find_models
+from stages.render.pools import render_pool
 from stages.render.settings import RenderSettings
 from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
 from stages.render.worker import RECYCLE_AFTER

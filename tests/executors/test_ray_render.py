@@ -12,10 +12,10 @@ import time
 import pytest
 
 from stages.executors import RAY, Executor
-from stages.executors.ray_render import RayRenderPool
 from stages.protocol import Reporter
 from stages.render.batch import render_dataset
 from stages.render.images import is_valid_png
+from stages.render.ray_pool import RayRenderPool
 from stages.render.settings import RenderSettings
 from tests.conftest import REPO_ROOT
 from tests.executors.conftest import (
