@@ -1,9 +1,11 @@
 """`make demo`: start the service on its embedded defaults and drive the whole pipeline.
 
 Extract a small dataset (synthetic by default, real DeepCAD with DEEPCAD_ROOT), render it,
-convert, validate, run the training test and, if it converges, a short LoRA training, all
-over HTTP with live progress bars from the SSE stream. Prints a summary table and where the
-images, records and checkpoints are, then stops the service it started.
+convert, validate, run the training test and, if its verdict is "excellent" (the spec's
+frontend workflow), a LoRA training; then score the trained model on the validation records
+and reconstruct one image. All over HTTP with live progress bars from the SSE stream. Prints
+a summary table and where the images, records and checkpoints are, then stops the service it
+started. What it asks for is in ``scripts/demo_recipe.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from scripts.demo_recipe import (  # noqa: E402
+    DEMO_DATASET,
+    DEMO_EVAL_SAMPLES,
+    DEMO_TEST_RUN,
+    DEMO_TRAINING,
+)
 from scripts.pipeline_client import PipelineClient, PipelineError  # noqa: E402
 
 
@@ -150,23 +158,15 @@ async def drive(args: argparse.Namespace, base_url: str, var: Path) -> int:
             source=source,
             train_size=args.train_size,
             val_size=args.val_size,
-            views=["front", "top", "right"],
+            views=DEMO_DATASET["views"],
             resolution=args.resolution,
             test_run={
+                **DEMO_TEST_RUN,
                 "train_samples": args.test_samples,
                 "val_samples": args.test_val_samples,
-                "epochs": 5,
-                "device": "auto",
-                "batch_size": 4,
-            },
-            training={
-                "epochs": 1,
-                "batch_size": 4,
-                "lora_r": 16,
-                "lora_alpha": 32,
-                "learning_rate": 0.01,
                 "device": "auto",
             },
+            training={**DEMO_TRAINING, "epochs": args.epochs, "device": "auto"},
             evaluate={"samples": args.eval_samples, "device": "auto"},
         )
     except PipelineError as exc:
@@ -200,12 +200,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--name")
     parser.add_argument("--deepcad-root", default=os.environ.get("DEEPCAD_ROOT") or None)
-    parser.add_argument("--train-size", type=int, default=48)
-    parser.add_argument("--val-size", type=int, default=8)
-    parser.add_argument("--resolution", type=int, default=512)
-    parser.add_argument("--test-samples", type=int, default=100)
-    parser.add_argument("--test-val-samples", type=int, default=20)
-    parser.add_argument("--eval-samples", type=int, default=24, help="val records scored")
+    parser.add_argument("--train-size", type=int, default=DEMO_DATASET["train_size"])
+    parser.add_argument("--val-size", type=int, default=DEMO_DATASET["val_size"])
+    parser.add_argument("--resolution", type=int, default=DEMO_DATASET["resolution"])
+    parser.add_argument("--test-samples", type=int, default=DEMO_TEST_RUN["train_samples"])
+    parser.add_argument("--test-val-samples", type=int, default=DEMO_TEST_RUN["val_samples"])
+    parser.add_argument("--epochs", type=int, default=DEMO_TRAINING["epochs"], help="training")
+    parser.add_argument("--eval-samples", type=int, default=DEMO_EVAL_SAMPLES, help="val records")
     args = parser.parse_args()
     var = Path(args.var).resolve()
     var.mkdir(parents=True, exist_ok=True)

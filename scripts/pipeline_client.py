@@ -133,7 +133,7 @@ class PipelineClient:
         resolution: int,
         test_run: dict[str, Any],
         training: dict[str, Any] | None,
-        train_when: tuple[str, ...] = ("excellent", "good"),
+        train_when: tuple[str, ...] = ("excellent",),
         convert_options: dict[str, Any] | None = None,
         evaluate: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -231,7 +231,9 @@ class PipelineClient:
         t0 = time.monotonic()
         sample = evaluation["samples"][0]
         image = await self.download(f"/training/datasets/{name}/images/{sample['image']}")
-        query = {"checkpoint": job_id, "max_new_tokens": str(options.get("max_new_tokens", 512))}
+        query = {"checkpoint": job_id}  # the answer budget: the evaluation's, when it set one
+        if "max_new_tokens" in options:
+            query["max_new_tokens"] = str(options["max_new_tokens"])
         reconstruct = await self.post_image("/inference/reconstruct", image, query)
         self._record("reconstruct", None, 1, 0 if reconstruct["builds"] else 1, t0, "images")
         return {"evaluation": evaluation, "reconstruct": {**reconstruct, "image": sample["image"]}}

@@ -33,12 +33,14 @@ def under_torchrun() -> bool:
 
 @dataclass(frozen=True)
 class Launch:
-    """How many processes per node, on how many nodes, meeting where."""
+    """How many processes per node, on how many nodes, meeting where (and, optionally, which
+    node this is)."""
 
     nproc_per_node: int = 1
     nnodes: int = 1
-    rdzv_endpoint: str | None = None  # host[:port] of the c10d rendezvous (several nodes)
-    rdzv_id: str | None = None  # the same on every node of one run
+    rdzv_endpoint: str | None = None  # host[:port] of the rendezvous (several nodes)
+    rdzv_id: str | None = None  # the same on every node of one run (c10d)
+    node_rank: int | None = None  # this node's place, 0 at rdzv_endpoint: a static rendezvous
 
     @property
     def distributed(self) -> bool:
@@ -50,32 +52,48 @@ class Launch:
             "nnodes": self.nnodes,
             "rdzv_endpoint": self.rdzv_endpoint,
             "rdzv_id": self.rdzv_id,
+            "node_rank": self.node_rank,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, object] | None) -> Launch:
         data = data or {}
+        node_rank = data.get("node_rank")
         return cls(
             nproc_per_node=int(data.get("nproc_per_node") or 1),  # type: ignore[call-overload]
             nnodes=int(data.get("nnodes") or 1),  # type: ignore[call-overload]
             rdzv_endpoint=data.get("rdzv_endpoint") or None,  # type: ignore[arg-type]
             rdzv_id=data.get("rdzv_id") or None,  # type: ignore[arg-type]
+            node_rank=None if node_rank is None else int(node_rank),  # type: ignore[call-overload]
         )
 
 
 def torchrun_options(launch: Launch, shutdown_timeout_s: float | None = None) -> list[str]:
     """torchrun's own options. One node: a private rendezvous on a free local port
-    (``--standalone``); several: c10d at ``rdzv_endpoint``, which every node is given."""
+    (``--standalone``); several: c10d at ``rdzv_endpoint``, which every node is given (the
+    nodes' ranks follow their host names), or with ``node_rank`` a static rendezvous, hosted
+    by node 0 at ``rdzv_endpoint`` (each node's ranks are the ones it is told)."""
     options = ["--nproc-per-node", str(launch.nproc_per_node)]
     if launch.nnodes > 1:
         if not launch.rdzv_endpoint:
             raise ValueError("several nodes need a rendezvous endpoint (host:port)")
-        options += [
-            "--nnodes", str(launch.nnodes),
-            "--rdzv-backend", "c10d",
-            "--rdzv-endpoint", launch.rdzv_endpoint,
-            "--rdzv-id", launch.rdzv_id or "cadvlm",
-        ]  # fmt: skip
+        options += ["--nnodes", str(launch.nnodes)]
+        if launch.node_rank is None:
+            options += [
+                "--rdzv-backend", "c10d",
+                "--rdzv-endpoint", launch.rdzv_endpoint,
+                "--rdzv-id", launch.rdzv_id or "cadvlm",
+            ]  # fmt: skip
+        elif 0 <= launch.node_rank < launch.nnodes:
+            options += [
+                "--node-rank", str(launch.node_rank),
+                "--rdzv-backend", "static",
+                "--rdzv-endpoint", launch.rdzv_endpoint,
+            ]  # fmt: skip
+        else:
+            raise ValueError(
+                f"the node rank must be 0 to {launch.nnodes - 1}, not {launch.node_rank}"
+            )
     else:
         options += ["--standalone"]
     if shutdown_timeout_s is not None:  # how long a signalled rank may take (a checkpoint)

@@ -40,41 +40,26 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from scripts.bench._measure import MemorySampler, children_cpu_seconds  # noqa: E402
+from scripts.demo_recipe import DEMO_TEST_RUN, stage_flags, write_demo_dataset  # noqa: E402
 
 PY = sys.executable
-TEST_RUN = ["--train-samples", "100", "--val-samples", "20", "--epochs", "5", "--batch-size", "4"]
+TEST_RUN = stage_flags(DEMO_TEST_RUN)
 
 # name -> (shape fields changed from TINY_SHAPE, stage flags changed from the defaults)
 CANDIDATES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "current": ({}, {}),
-}
+    # the 64-wide shape and recipe the tiny model had before this benchmark chose today's
+    "width64": (
+        {"text_hidden": 64, "text_intermediate": 128, "head_dim": 16, "init_std": 0.125,
+         "head_init_std": None},
+        {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "learning_rate": 0.01},
+    ),
+}  # fmt: skip
 
 
-def ensure_dataset(cache: Path) -> Path:
-    """The demo's dataset, built once by the stages themselves (``dataset.json``'s conversion
-    entry marks it complete)."""
-    manifest = cache / "dataset.json"
-    if (
-        manifest.is_file()
-        and json.loads(manifest.read_text()).get("conversion", {}).get("status") == "completed"
-    ):
-        return cache
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    print(f"writing the demo dataset to {cache} (once; not timed)", flush=True)
-    steps = [
-        ["stages.extract", "--source", "synthetic", "--train-size", "48", "--val-size", "8",
-         "--output", str(cache)],
-        ["stages.render", "--input", str(cache), "--views", "front,top,right",
-         "--resolution", "512"],
-        ["stages.convert", "--dataset", str(cache), "--randomize-templates"],
-    ]  # fmt: skip
-    for step in steps:
-        subprocess.run([PY, "-m", *step, "--progress", "none"], cwd=REPO, check=True)
-    return cache
-
-
-def build_base_model(run: Path, dataset: Path, shape_changes: dict[str, Any], image_size: int):
+def build_base_model(
+    run: Path, dataset: Path, shape_changes: dict[str, Any], image_size: int, seed: int
+) -> None:
     """The run's ``base_model/`` as the stage would build it, from the candidate's shape."""
     from stages.train.data import read_split, record_texts
     from stages.train.finetune import TOKENIZER_CORPUS_RECORDS
@@ -86,7 +71,7 @@ def build_base_model(run: Path, dataset: Path, shape_changes: dict[str, Any], im
     )
     texts = record_texts(read_split(dataset, "train"), TOKENIZER_CORPUS_RECORDS)
     run.mkdir(parents=True)
-    build_tiny_checkpoint(run / "base_model", texts, image_size=image_size, shape=shape)
+    build_tiny_checkpoint(run / "base_model", texts, image_size=image_size, seed=seed, shape=shape)
     if post:
         _rescale(run / "base_model", post)
 
@@ -113,17 +98,6 @@ def _rescale(directory: Path, post: dict[str, Any]) -> None:
     save_file(tensors, path, metadata={"format": "pt"})
 
 
-def flags_of(changes: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for key, value in changes.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            out.append(flag if value else "--no-" + key.replace("_", "-"))
-        else:
-            out += [flag, str(value)]
-    return out
-
-
 def answer_chars_per_token(run: Path, dataset: Path) -> float:
     """Characters per learned token of the first 100 train answers (+1 end token each)."""
     from transformers import AutoTokenizer
@@ -142,10 +116,10 @@ def run_candidate(
 
     run = root / name
     image_size = int(flags.get("image_size", DEFAULT_IMAGE_SIZE))
-    build_base_model(run, dataset, shape, image_size)
+    build_base_model(run, dataset, shape, image_size, int(flags.get("seed", 0)))
     command = [
         PY, "-m", "stages.train", "--dataset", str(dataset), "--output", str(run),
-        "--mode", "test-run", "--device", "cpu", *TEST_RUN, *flags_of(flags),
+        "--mode", "test-run", "--device", "cpu", *TEST_RUN, *stage_flags(flags),
         "--progress", "json",
     ]  # fmt: skip
     load = os.getloadavg()[0]
@@ -299,7 +273,7 @@ def main() -> int:
         for run in args.time_runs:
             saved = json.loads((run / "train_config.json").read_text())
             runs[run.name] = (run.resolve(), {k: saved[k] for k in lora})
-        dataset = ensure_dataset(args.cache.resolve())
+        dataset = write_demo_dataset(args.cache.resolve())
         for name, seconds in interleaved_step_seconds(runs, dataset).items():
             print(json.dumps({"bench": "tiny_recipe.step", "candidate": name,
                               "step_s_min": seconds}), flush=True)  # fmt: skip
@@ -307,7 +281,7 @@ def main() -> int:
     chosen = [(n, *CANDIDATES[n]) for n in args.candidates if args.set == [] or n in CANDIDATES]
     if args.set:
         chosen = [parse_set(s) for s in args.set]
-    dataset = ensure_dataset(args.cache.resolve())
+    dataset = write_demo_dataset(args.cache.resolve())
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep.resolve() if args.keep else Path(tmp)
         runs = {}

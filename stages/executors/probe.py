@@ -4,10 +4,11 @@ that Ray cluster reach the cluster and see ``DIR`` as this machine does?
 The workers of the ``ray`` executor read the models and write the images themselves, so a
 multi-node cluster needs the dataset's folder on a shared filesystem at the same path. The
 probe writes a marker file with a fresh token into ``DIR`` and runs one task pinned to each
-alive node that reads it back. It prints ``{"ok": true, "nodes": N}``, or, when the cluster
-cannot be reached or a node does not see the marker, ``{"error", "detail", "field":
-"executor"}`` and exits 2 (the server answers 422 naming ``executor``). Bounded: the
-connection check and the tasks each have a time limit.
+alive node (told apart by node id: several nodes may share one address) that reads it back.
+It prints ``{"ok": true, "nodes": N}``, or, when the cluster cannot be reached or a node does
+not see the marker, ``{"error", "detail", "field": "executor"}`` naming the nodes that cannot,
+and exits 2 (the server answers 422 naming ``executor``). Bounded: the connection check and
+the tasks each have a time limit.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def _read_marker(path: str) -> str | None:
         return Path(path).read_text()
     except OSError:
         return None
+
+
+def node_label(node: dict[str, Any]) -> str:
+    """How a node is named in the answer: its name (by default its address) and its id, which
+    tells apart nodes that share an address (several on one machine)."""
+    name = node.get("NodeName") or node.get("NodeManagerAddress") or "node"
+    return f"{name} (node {node['NodeID'][:12]})"
 
 
 def probe(address: str | None, folder: Path) -> dict[str, Any]:
@@ -56,7 +64,7 @@ def probe(address: str | None, folder: Path) -> dict[str, Any]:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         read = ray.remote(num_cpus=0, max_retries=0)(_read_marker)
         refs = {
-            n.get("NodeManagerAddress", n["NodeID"]): read.options(
+            node_label(n): read.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
             ).remote(str(marker))
             for n in nodes
@@ -70,8 +78,9 @@ def probe(address: str | None, folder: Path) -> dict[str, Any]:
                 blind.append(name)
         if blind:
             raise ProbeFailed(
-                f"the Ray workers on {', '.join(blind)} cannot see {folder}: the ray executor "
-                "needs the dataset folder on a shared filesystem at the same path on every node"
+                f"the Ray workers on {len(blind)} of {len(nodes)} nodes ({', '.join(blind)}) "
+                f"cannot see {folder}: the ray executor needs the dataset folder on a shared "
+                "filesystem at the same path on every node"
             )
         return {"ok": True, "nodes": len(nodes)}
     finally:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
-from stages.executors.ray_session import RaySession, death_message, native, wait_ready
+from stages.executors.ray_session import RaySession, death_message, native
 from stages.workpool import CHUNKS_PER_WORKER, DEFAULT_CHUNK_SIZE, Crashed, WorkerCrashed
 
 T = TypeVar("T")
@@ -147,7 +147,7 @@ class RayOrderedPool(Generic[T, R]):
         if not self._running:
             self._top_up()
             return
-        self._running.difference_update(wait_ready(self._ray, list(self._running)))
+        self._running.difference_update(self._session.wait_ready(list(self._running)))
         self._top_up()
 
     def _cancel(self, ref: Any) -> None:
@@ -159,7 +159,7 @@ class RayOrderedPool(Generic[T, R]):
     def _results(self, chunk: _Chunk[T]) -> list[R]:
         ray = self._ray
         try:
-            wait_ready(ray, [chunk.ref])
+            self._session.wait_ready([chunk.ref])
             return native(ray.get, chunk.ref)
         except ray.exceptions.RayTaskError as exc:  # ``work`` raised: raise it here too
             raise exc.as_instanceof_cause() from None
@@ -167,6 +167,7 @@ class RayOrderedPool(Generic[T, R]):
             message = death_message(exc)
         finally:
             self._running.discard(chunk.ref)
+        self._session.watch.confirm()  # a dead cluster is the run's failure, not the items'
         return [self._isolated(item, message) for item in chunk.items]
 
     def _isolated(self, item: T, first: str) -> R:
@@ -174,7 +175,7 @@ class RayOrderedPool(Generic[T, R]):
         ray = self._ray
         ref = self._submit_chunk([item])
         try:
-            wait_ready(ray, [ref])
+            self._session.wait_ready([ref])
             return native(ray.get, ref)[0]
         except ray.exceptions.RayTaskError as exc:
             raise exc.as_instanceof_cause() from None
@@ -182,6 +183,7 @@ class RayOrderedPool(Generic[T, R]):
             message = f"{death_message(exc)}, on its retry alone too (first: {first})"
         finally:
             self._running.discard(ref)
+        self._session.watch.confirm()
         if self.crashed is None:
             raise WorkerCrashed(f"{message} on {item!r}")
         return self.crashed(item, message)

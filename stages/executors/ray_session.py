@@ -1,10 +1,12 @@
 """Connecting the stage (the one Ray driver) to Ray, with bounded waits and one-line errors.
 
 With no address a private instance is started for this run, sized to the stage's workers,
-and shut down when the pool closes; an address is checked with a plain TCP connection first
-(``CONNECT_TIMEOUT_S``), so an unreachable cluster is a failed run in seconds, not a hang.
-When Ray is already connected in this process (a test, a notebook) that connection is used
-and left open.
+and shut down when the pool closes (a reaper, ``reaper.py``, ends what is left of it should
+the stage be killed); an address is checked with a plain TCP connection first
+(``CONNECT_TIMEOUT_S``), so an unreachable cluster is a failed run in seconds, not a hang. A
+cluster that goes away mid-run is noticed by the pools' waits (``watch.py``) and is a
+one-line ``ray_unavailable`` failure too. When Ray is already connected in this process (a
+test, a notebook) that connection is used and left open.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from typing import Any
 
 import psutil
 
+from stages.executors.reaper import Reaper
+from stages.executors.watch import RAY_UNAVAILABLE, RECONNECT_S, RECONNECT_VARIABLE, ClusterWatch
 from stages.protocol import StageFailed
 
-RAY_UNAVAILABLE = "ray_unavailable"
 CONNECT_TIMEOUT_S = 5.0
-GCS_RECONNECT_S = "10"  # a cluster that dies mid-run ends the driver after this long
 PRIVATE_OBJECT_STORE_BYTES = 256 * 1024 * 1024  # outcomes are small; images go to storage
 CANCEL_WAIT_S = 5.0  # how long closing a pool waits for cancelled tasks to be gone
 WAIT_SLICE_S = 0.2  # the longest a wait holds back a signal (a cancel)
@@ -64,9 +66,12 @@ class RaySession:
     def __init__(self, address: str | None, num_cpus: int) -> None:
         ray = self.ray = import_ray()
         self.owned = False
+        self._reaper: Reaper | None = None
         if ray.is_initialized():
+            self.watch = ClusterWatch(ray.get_runtime_context().gcs_address, "the Ray cluster")
             return
-        os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", GCS_RECONNECT_S)
+        # past this long without its GCS, Ray ends the driver: the watch notices first
+        os.environ.setdefault(RECONNECT_VARIABLE, str(RECONNECT_S))
         options: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,  # stdout is the stage's event stream
@@ -87,10 +92,12 @@ class RaySession:
         # handling (``CancelFlag``: one ``done``/``cancelled``, pools closed) must stay
         handler = signal.getsignal(signal.SIGTERM)
         _errors_to_stderr(ray)
+        self._reaper = None if address else Reaper()
         try:
-            with _own_process_group(ray, private=not address):
+            with _own_process_group(ray, self._reaper):
                 ray.init(**options)
         except Exception as exc:
+            self._close_reaper()
             where = f"the Ray cluster at {address}" if address else "a private Ray instance"
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StageFailed(RAY_UNAVAILABLE, f"cannot start or join {where}: {message}") from exc
@@ -98,14 +105,26 @@ class RaySession:
             if handler is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, handler)
         self.owned = True
+        where = f"the Ray cluster at {address}" if address else "the private Ray instance"
+        self.watch = ClusterWatch(ray.get_runtime_context().gcs_address, where)
+
+    def wait_ready(self, refs: list[Any], timeout: float | None = None) -> list[Any]:
+        """``wait_ready`` that also ends the run (StageFailed) should the cluster go away."""
+        return wait_ready(self.ray, refs, timeout, self.watch)
+
+    def wait_gone(self, refs: list[Any], timeout: float = CANCEL_WAIT_S) -> None:
+        """``wait_gone``, unless the cluster is known to be gone (nothing would answer)."""
+        if not self.watch.lost:
+            wait_gone(self.ray, refs, timeout)
 
     def close(self, running: list[Any] | None = None) -> None:
         """Leave Ray once the cancelled ``running`` refs are gone. A private instance is shut
-        down and its processes (all this process's descendants) reaped, killed if they
-        linger: nothing of it outlives the stage, even when a cancel's SIGTERM already took
-        its raylet. On a joined cluster, wait (bounded) until every cancelled task has ended."""
+        down and its processes (all this process's descendants, then the reaper's group)
+        reaped, killed if they linger: nothing of it outlives the stage, even when a cancel's
+        SIGTERM already took its raylet. On a joined cluster, wait (bounded) until every
+        cancelled task has ended."""
         if not self.owned:
-            wait_gone(self.ray, running or [])
+            self.wait_gone(running or [])
             return
         self.owned = False
         ours = _ray_descendants()
@@ -117,6 +136,12 @@ class RaySession:
                 with contextlib.suppress(psutil.Error):
                     process.kill()
             psutil.wait_procs(alive, timeout=CANCEL_WAIT_S / 2)
+            self._close_reaper()
+
+    def _close_reaper(self) -> None:
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
 
 
 RAY_PROCESS_NAMES = ("raylet", "gcs_server")
@@ -139,22 +164,23 @@ def _ray_descendants() -> list[psutil.Process]:
 
 
 @contextlib.contextmanager
-def _own_process_group(ray: Any, private: bool) -> Iterator[None]:
-    """Start a private instance's processes (GCS, raylet, and so the workers) in a process
-    group of their own. A cancel signals the stage's whole group: were Ray's processes in it,
+def _own_process_group(ray: Any, reaper: Reaper | None) -> Iterator[None]:
+    """Start a private instance's processes (GCS, raylet, and so its agents) in the reaper's
+    process group. A cancel signals the stage's whole group: were Ray's processes in it,
     they would die with the driver still connected, and its shutdown would wait out Ray's
     reconnect limit. Out of the group, the driver cancels, kills its actors and shuts the
     instance down itself; should the driver be killed, Ray's kernel-level fate sharing
-    (they die with their parent) still ends them. Ray is pinned: this is its 2.60 layout."""
+    (they die with their parent) ends the GCS and raylet, and the reaper the raylet's agents,
+    which outlive it by a minute otherwise. Ray is pinned: this is its 2.60 layout."""
     services = getattr(getattr(ray, "_private", None), "services", None)
     original = getattr(services, "ConsolePopen", None)
-    if not private or original is None or sys.platform != "linux":
+    if reaper is None or original is None or sys.platform != "linux":
         yield
         return
 
     class OwnGroupPopen(original):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("process_group", 0)
+            kwargs.setdefault("process_group", reaper.pgid)
             super().__init__(*args, **kwargs)
 
     services.ConsolePopen = OwnGroupPopen
@@ -192,13 +218,18 @@ def native(call: Any, *args: Any, **kwargs: Any) -> Any:
         raise
 
 
-def wait_ready(ray: Any, refs: list[Any], timeout: float | None = None) -> list[Any]:
+def wait_ready(
+    ray: Any, refs: list[Any], timeout: float | None = None, watch: ClusterWatch | None = None
+) -> list[Any]:
     """The refs that are ready, after waiting until at least one is or ``timeout`` passed.
 
     Waits in short slices: ``ray.wait`` blocks in native code, where Python's signal handlers
-    cannot run, so one long wait would hold a cancel's SIGTERM back until a task finished."""
+    cannot run, so one long wait would hold a cancel's SIGTERM back until a task finished.
+    Between slices ``watch`` checks that the cluster is still there."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
+        if watch is not None:
+            watch.check()
         left = WAIT_SLICE_S if deadline is None else min(WAIT_SLICE_S, deadline - time.monotonic())
         ready, _ = native(ray.wait, refs, num_returns=1, timeout=max(0.0, left), fetch_local=False)
         if ready or (deadline is not None and time.monotonic() >= deadline):

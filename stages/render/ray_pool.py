@@ -19,13 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from stages.executors.ray_session import (
-    RaySession,
-    death_message,
-    native,
-    wait_gone,
-    wait_ready,
-)
+from stages.executors.ray_session import RaySession, death_message, native
 from stages.render.settings import RenderSettings
 from stages.render.task import ModelOutcome, ModelTask, SolidLoader, load_solid
 from stages.render.worker import (
@@ -123,17 +117,16 @@ class RayRenderPool:
         with contextlib.suppress(Exception):  # already gone
             self._ray.kill(actor.handle, no_restart=True)
         if actor.ref is not None:
-            wait_gone(self._ray, [actor.ref])
+            self._session.wait_gone([actor.ref])
 
     def run(self, tasks: Iterable[ModelTask]) -> Iterator[ModelOutcome]:
         """Yield one outcome per task, in completion order."""
-        ray = self._ray
         pending = self._pending = deque(tasks)
         while pending or self._retries or any(a.task is not None for a in self._actors):
             self._fill(pending)
             busy = [a for a in self._actors if a.task is not None]
             timeout = max(0.0, min(a.deadline for a in busy) - time.monotonic())
-            ready_set = set(wait_ready(ray, [a.ref for a in busy], timeout))
+            ready_set = set(self._session.wait_ready([a.ref for a in busy], timeout))
             for actor in busy:
                 outcome = self._collect(actor, actor.ref in ready_set)
                 if outcome is not None:
@@ -193,6 +186,7 @@ class RayRenderPool:
     def _crashed(self, actor: _Actor, task: ModelTask, message: str) -> ModelOutcome | None:
         actor.ref = None
         self._kill(actor)
+        self._session.watch.confirm()  # a dead cluster is the run's failure, not the model's
         if actor.done == 0:
             self._fresh_crashes += 1
             if self._fresh_crashes >= MAX_FRESH_CRASHES:

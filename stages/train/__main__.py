@@ -17,7 +17,7 @@ from typing import Any
 # Nothing is ever downloaded: models come from local directories or the local cache.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from stages.protocol import CancelFlag, OneLineParser, Reporter, run_stage
+from stages.protocol import EXIT_USAGE, CancelFlag, OneLineParser, Reporter, run_stage
 from stages.torchrun import Launch, env_rank, torchrun_command, under_torchrun
 from stages.train.config import COMPILE_CHOICES, DEVICES, MODES, PRECISIONS, build_config
 
@@ -96,13 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Where torchrun's ranks meet when a run spans several machines (read only by ``main``, which
 # starts torchrun; the ranks it starts ignore them).
-LAUNCH_OPTIONS = ("nnodes", "rdzv_endpoint", "rdzv_id")
+LAUNCH_OPTIONS = ("nnodes", "rdzv_endpoint", "rdzv_id", "node_rank")
 
 
 def add_launch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nnodes", type=int, help="machines the run spans (torchrun; default 1)")
     p.add_argument("--rdzv-endpoint", help="host:port of the rendezvous, the same on every node")
     p.add_argument("--rdzv-id", help="the run's rendezvous id, the same on every node")
+    p.add_argument(
+        "--node-rank",
+        type=int,
+        help="this machine's place, 0 to nnodes-1 (a static rendezvous that node 0 hosts at "
+        "--rdzv-endpoint; without it the nodes meet in a c10d rendezvous)",
+    )
 
 
 def launch_of(argv: list[str]) -> Launch:
@@ -112,7 +118,7 @@ def launch_of(argv: list[str]) -> Launch:
     add_launch_options(p)
     known, _ = p.parse_known_args(argv)
     gpus, nnodes = max(known.gpus or 1, 1), max(known.nnodes or 1, 1)
-    return Launch(gpus, nnodes, known.rdzv_endpoint, known.rdzv_id)
+    return Launch(gpus, nnodes, known.rdzv_endpoint, known.rdzv_id, known.node_rank)
 
 
 def _body(args: argparse.Namespace, reporter: Reporter, cancel: CancelFlag) -> dict[str, Any]:
@@ -140,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     launch = launch_of(argv)
     if from_command_line and launch.distributed and not under_torchrun():
-        command = torchrun_command(this_module(), argv, launch)
+        try:
+            command = torchrun_command(this_module(), argv, launch)
+        except ValueError as exc:  # no endpoint for several nodes, a node rank out of range
+            print(f"train: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         os.execv(command[0], command)
     if env_rank() != 0:
         argv += ["--progress", "none"]

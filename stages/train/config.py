@@ -54,13 +54,13 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 4
     gradient_accumulation: int = 1
-    learning_rate: float = 1e-2
+    learning_rate: float = 5e-3
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_r: int = 32
+    lora_alpha: int = 128
+    lora_dropout: float = 0.0
     lora_vision: bool = False
     base_model: str = "tiny"
     device: str = "auto"
@@ -96,7 +96,8 @@ class TrainConfig:
         return cls(**values)
 
 
-# Test-run: small model, high learning rate, proves the loss falls in minutes on a CPU.
+# Test-run: the tiny model, LoRA r 32 / alpha 128 without dropout, lr 5e-3: the recipe measured
+# best on the demo's data (scripts/bench/tiny_recipe.py), the loss falls by about 80% in 5 epochs.
 # Full: OpenECAD's recipe (LoRA r 128 / alpha 256, lr 1e-4 cosine, 3% warm-up, global batch 8).
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "test-run": {},
@@ -110,6 +111,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "warmup_ratio": 0.03,
         "lora_r": 128,
         "lora_alpha": 256,
+        "lora_dropout": 0.05,
         "log_every": 10,
         "save_every_steps": 500,
         "keep_last": 3,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,9 @@ def load_part_file(path: Path, time_limit: float) -> TestSolid:
     ``{"part": "box", "args": {...}}`` builds a part; ``{"fail": "reason"}`` raises CadError;
     ``{"sleep": seconds}`` hangs (for time limits); ``{"crash": code}`` ends the process;
     ``{"kill": true}`` kills it with SIGKILL; ``{"kill_once": MARKER, "part": ...}`` does so
-    only while MARKER does not exist (it creates it first), so a retry builds the part.
+    only while MARKER does not exist (it creates it first), so a retry builds the part;
+    ``{"hold": MARKER}`` writes MARKER (the worker's pid) and then never returns, so a test
+    can act while a model is certainly being drawn.
     """
     spec = json.loads(Path(path).read_text())
     if spec.get("kill"):
@@ -86,6 +89,11 @@ def load_part_file(path: Path, time_limit: float) -> TestSolid:
             pass
         else:
             os.kill(os.getpid(), signal.SIGKILL)
+    if "hold" in spec:
+        held = Path(spec["hold"])
+        held.with_suffix(".tmp").write_text(str(os.getpid()))
+        held.with_suffix(".tmp").replace(held)
+        threading.Event().wait()
     if "fail" in spec:
         raise CadError(spec["fail"], "this test model is broken on purpose")
     if "sleep" in spec:

@@ -1,8 +1,9 @@
 """Training on several ranks (torchrun, DDP), on a CPU with gloo and 2 real processes.
 
 The runs start as a user would: ``python -m <stage> ... --gpus 2``, which becomes torchrun
-(``python -m stages.torchrun``) starting the stage once per rank. Cancels land at a known
-step with the tests' wrapper of the stage (``tests.fake_stages.train``): rank 0 is held
+(``python -m stages.torchrun``) starting the stage once per rank; or, as two nodes on this
+machine, two such commands with ``--gpus 1 --nnodes 2 --node-rank 0|1``. Cancels land at a
+known step with the tests' wrapper of the stage (``tests.fake_stages.train``): rank 0 is held
 after the step until a SIGTERM arrives, rank 1 waits for it in the step's collective.
 """
 
@@ -12,9 +13,11 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +58,25 @@ RUN_TIMEOUT_S = 300
 
 
 class Ranked:
-    """A 2-rank run of the stage as a process group of its own, its output in files."""
+    """A run of the stage on ``gpus`` ranks (2: one node's; 1: one of several nodes') as a
+    process group of its own, its output in files; ``prefix`` runs it under a wrapper."""
 
-    def __init__(self, work: Path, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        gpus: int = 2,
+        prefix: Sequence[str] = (),
+    ) -> None:
         self.work = work
         self.marker = argv[argv.index("--output") + 1]  # on every rank's command line
         work.mkdir(parents=True, exist_ok=True)
         self.out, self.err = work / "events.jsonl", work / "stderr.log"
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.fake_stages.train", *argv, "--gpus", "2",
-                 "--progress", "json"],
+                [*prefix, sys.executable, "-m", "tests.fake_stages.train", *argv,
+                 "--gpus", str(gpus), "--progress", "json"],
                 cwd=REPO_ROOT,
                 env={**os.environ, **(env or {})},
                 stdout=out,
@@ -154,6 +165,15 @@ def test_the_torchrun_command_for_one_node_and_for_two() -> None:
     with pytest.raises(ValueError, match="rendezvous"):
         torchrun_options(Launch(1, 2))
     assert Launch.from_json(Launch(4, 2, "h:1", "x").as_json()) == Launch(4, 2, "h:1", "x")
+    # With a node rank: a static rendezvous that node 0 hosts at the endpoint.
+    ranked = torchrun_options(Launch(1, 2, "node0.example:29400", node_rank=1))
+    assert ranked == ["--nproc-per-node", "1", "--nnodes", "2", "--node-rank", "1",
+                      "--rdzv-backend", "static",
+                      "--rdzv-endpoint", "node0.example:29400"]  # fmt: skip
+    with pytest.raises(ValueError, match="node rank must be 0 to 1"):
+        torchrun_options(Launch(1, 2, "h:1", node_rank=2))
+    assert Launch.from_json(Launch(1, 2, "h:1", None, 0).as_json()) == Launch(1, 2, "h:1", None, 0)
+    assert Launch.from_json({"nnodes": 2}).node_rank is None  # a job stored before node ranks
 
 
 def test_two_processes_in_process_are_refused_naming_gpus(golden_dataset: Path, tmp_path: Path):
@@ -211,6 +231,69 @@ def test_two_ranks_at_batch_b_match_one_rank_at_2b(one_rank: list[dict], two_ran
     ckpt = two_ranks.work / "ckpt"
     assert (ckpt / "adapter").is_dir() and (ckpt / "results.json").is_file()
     assert two_ranks.processes() == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# In a new mount namespace: "$1" bound onto itself read-only, then the command.
+READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"'
+
+
+def read_only(folder: Path) -> list[str]:
+    """A prefix that runs a command where ``folder`` is read-only (and still shows, live,
+    what others write into it: shared storage that this node must not write to)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY, "sh",
+            str(folder)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_rank_match_one_node_of_two(
+    golden_dataset: Path, tmp_path: Path, two_ranks: Ranked
+) -> None:
+    """Two torchrun launchers on this machine as two nodes (``--nnodes 2 --node-rank 0|1``:
+    a static rendezvous node 0 hosts on loopback, gloo between them) train exactly the
+    single-node 2-rank run. Node 1 runs where the shared output folder is read-only, so the
+    run completing proves its rank wrote nothing there: node 0's rank 0 alone writes the
+    checkpoints, the adapter and the results, and alone prints events."""
+    output = tmp_path / "ckpt"
+    output.mkdir()
+    rendezvous = ["--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{free_port()}"]
+    nodes = [
+        Ranked(
+            tmp_path / f"node{rank}",
+            [*argv_for(golden_dataset, output, 2), *rendezvous, "--node-rank", str(rank)],
+            gpus=1,
+            prefix=read_only(output) if rank == 1 else (),
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        codes = [node.wait() for node in nodes]
+    finally:  # a node that failed leaves the other waiting at the rendezvous
+        for node in nodes:
+            if node.process.poll() is None:
+                os.killpg(node.process.pid, signal.SIGKILL)
+    assert codes == [0, 0], [node.stderr()[-3000:] for node in nodes]
+    assert "rank 0 of 2 joined" in nodes[0].stderr()
+    assert "rank 1 of 2 joined" in nodes[1].stderr()
+    assert nodes[1].events() == [], "only rank 0 prints events"
+    events = nodes[0].events()
+    assert [e["status"] for e in events_of(events, "done")] == ["completed"]
+    result = events_of(events, "result")[0]
+    assert result["world_size"] == 2 and result["steps"] == STEPS
+    expected = two_ranks.events()
+    pairs = [*zip(step_losses(expected), step_losses(events), strict=True)]
+    pairs += zip(val_losses(expected), val_losses(events), strict=True)
+    assert len(pairs) == STEPS + 2
+    for a, b in pairs:
+        assert math.isclose(a, b, rel_tol=REL_TOL), (step_losses(expected), step_losses(events))
+    assert (output / "adapter").is_dir() and (output / "results.json").is_file()
+    assert checkpoint_step(output) == STEPS
+    assert nodes[0].processes() == []  # both nodes' launchers and ranks are gone
 
 
 @pytest.mark.slow

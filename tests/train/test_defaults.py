@@ -51,9 +51,10 @@ def test_nothing_given_yields_the_mode_defaults(mode: str) -> None:
 
 
 def test_full_mode_defaults_to_openecads_recipe() -> None:
-    """LoRA r 128 / alpha 256, lr 1e-4 (cosine), 3 % warm-up, global batch 8."""
+    """LoRA r 128 / alpha 256 / dropout 0.05, lr 1e-4 (cosine), 3 % warm-up, global batch 8;
+    not the test-run's recipe for the tiny model."""
     full = build_config(Path("d"), Path("o"), "full")
-    assert (full.lora_r, full.lora_alpha) == (128, 256)
+    assert (full.lora_r, full.lora_alpha, full.lora_dropout) == (128, 256, 0.05)
     assert (full.learning_rate, full.warmup_ratio) == (1e-4, 0.03)
     assert full.batch_size * full.gradient_accumulation == 8
 
