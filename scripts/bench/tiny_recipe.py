@@ -72,6 +72,11 @@ def build_base_model(
     texts = record_texts(read_split(dataset, "train"), TOKENIZER_CORPUS_RECORDS)
     run.mkdir(parents=True)
     build_tiny_checkpoint(run / "base_model", texts, image_size=image_size, seed=seed, shape=shape)
+    if "x_image_mean" in post:  # the processor's mean: 1.0 maps the white background to 0
+        config = run / "base_model" / "preprocessor_config.json"
+        processor = json.loads(config.read_text())
+        processor["image_mean"] = [post.pop("x_image_mean")] * 3
+        config.write_text(json.dumps(processor, indent=2))
     if post:
         _rescale(run / "base_model", post)
 
