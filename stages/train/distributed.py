@@ -9,6 +9,7 @@ the single-process loop is exactly what it was.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -18,6 +19,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from stages.torchrun import env_rank, under_torchrun
 from stages.train.config import ConfigError
@@ -129,3 +132,19 @@ def leave_group() -> None:
     """Leave the run's process group, if this process joined one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def wrap_for_ranks(model: nn.Module, ranks: Ranks, runtime: Runtime) -> nn.Module:
+    """What the loop trains through: the model itself, or with several ranks, DDP around it
+    (gradients averaged over the ranks); checkpoints and evaluation use the model itself."""
+    if not ranks.many:
+        return model
+    device_ids = [runtime.device.index] if runtime.is_cuda else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def no_sync_unless(model: nn.Module, steps_now: bool) -> contextlib.AbstractContextManager[Any]:
+    """Under DDP, gradients of micro-batches that end no optimizer step stay local."""
+    if isinstance(model, DistributedDataParallel) and not steps_now:
+        return model.no_sync()
+    return contextlib.nullcontext()

@@ -20,7 +20,6 @@ bf16/fp16 frozen base, and no host-device sync except when logging.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -31,7 +30,6 @@ import torch
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from stages.dataset.layout import images_dir
 from stages.protocol import CancelFlag, Reporter, StageCancelled
@@ -68,7 +66,7 @@ from stages.train.data import (
     record_texts,
 )
 from stages.train.devices import Runtime, resolve_runtime
-from stages.train.distributed import Ranks, init_ranks
+from stages.train.distributed import init_ranks, no_sync_unless, wrap_for_ranks
 from stages.train.lora import attach_lora
 from stages.train.loss import answer_tokens, batch_loss, split_loss_sums, to_device
 from stages.train.metrics import (
@@ -172,22 +170,6 @@ def compile_decoder(bundle: VlmBundle) -> None:
     graph serves every layer, so the first compile is short and the loop code is unchanged."""
     for layer in bundle.decoder_layers:
         layer.compile()
-
-
-def wrap_for_ranks(model: nn.Module, ranks: Ranks, runtime: Runtime) -> nn.Module:
-    """What the loop trains through: the model itself, or with several ranks, DDP around it
-    (gradients averaged over the ranks); checkpoints and evaluation use the model itself."""
-    if not ranks.many:
-        return model
-    device_ids = [runtime.device.index] if runtime.is_cuda else None
-    return DistributedDataParallel(model, device_ids=device_ids)
-
-
-def no_sync_unless(model: nn.Module, steps_now: bool) -> contextlib.AbstractContextManager[Any]:
-    """Under DDP, gradients of micro-batches that end no optimizer step stay local."""
-    if isinstance(model, DistributedDataParallel) and not steps_now:
-        return model.no_sync()
-    return contextlib.nullcontext()
 
 
 # -- the run -------------------------------------------------------------------------------------
